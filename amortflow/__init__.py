@@ -1,0 +1,35 @@
+"""amortflow: amortized simulation-based Bayesian inference on Keras 3 + TensorFlow.
+
+>>> import amortflow as af
+>>> prior = af.simulation.Prior(batch_prior_fun=lambda b, rng: rng.normal(size=(b, 2)))
+"""
+
+from amortflow._backend import configure_backend as _configure_backend
+
+_configure_backend()
+
+import logging as _logging  # noqa: E402
+
+_logging.getLogger("amortflow").addHandler(_logging.NullHandler())
+
+from amortflow import exceptions, defaults, utils  # noqa: E402
+from amortflow import simulation, configuration, networks, amortizers  # noqa: E402
+from amortflow import inference, trainers, diagnostics, benchmarks  # noqa: E402
+from amortflow.utils import set_seed  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "amortizers",
+    "benchmarks",
+    "configuration",
+    "defaults",
+    "diagnostics",
+    "exceptions",
+    "inference",
+    "networks",
+    "set_seed",
+    "simulation",
+    "trainers",
+    "utils",
+]

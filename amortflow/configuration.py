@@ -1,0 +1,1 @@
+"""Configurators: raw simulation dicts -> float32 network inputs."""

@@ -1,0 +1,68 @@
+"""Default settings, as frozen dicts merged with the user's overrides.
+
+Keeping every default here makes them discoverable and keeps constructors short:
+``settings = merge_settings(DEFAULT_AFFINE_COUPLING, user_settings)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+
+def freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a read-only view of ``mapping`` (nested mappings frozen too)."""
+    return MappingProxyType({k: freeze(v) if isinstance(v, Mapping) else v for k, v in mapping.items()})
+
+
+def thaw(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a plain, mutable deep copy of a (possibly frozen) mapping."""
+    return {k: thaw(v) if isinstance(v, Mapping) else v for k, v in mapping.items()}
+
+
+def merge_settings(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge ``overrides`` over ``defaults`` recursively and return a plain dict.
+
+    Keys of ``overrides`` absent from ``defaults`` are kept, so a user can pass
+    extra options through (e.g. Keras ``Dense`` arguments inside ``dense_args``).
+    """
+    merged = thaw(defaults)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = thaw(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+# --- conditioner MLPs of coupling layers ------------------------------------------------
+DEFAULT_DENSE_ARGS = freeze({"units": 128, "activation": "swish", "kernel_regularizer": None})
+
+DEFAULT_AFFINE_COUPLING = freeze(
+    {
+        "dense_args": DEFAULT_DENSE_ARGS,
+        "num_dense": 2,
+        "dropout": False,
+        "dropout_prob": 0.05,
+        "residual": False,
+        "soft_clamping": 1.9,
+    }
+)
+
+DEFAULT_SPLINE_COUPLING = freeze(
+    {
+        "dense_args": DEFAULT_DENSE_ARGS,
+        "num_dense": 2,
+        "dropout": False,
+        "dropout_prob": 0.05,
+        "residual": False,
+        "bins": 16,
+        "default_domain": (-5.0, 5.0, -5.0, 5.0),
+    }
+)
+
+# --- training -------------------------------------------------------------------------
+DEFAULT_LEARNING_RATE = 5e-4
+DEFAULT_CLIP_NORM = 1.0
+DEFAULT_MAX_NONFINITE_IN_A_ROW = 10
