@@ -41,3 +41,7 @@ def describe_shape(value) -> str:
     if shape is not None:
         return f"shape {tuple(shape)} ({getattr(value, 'dtype', type(value).__name__)})"
     return f"a {type(value).__name__}"
+
+
+class DataError(AmortflowError, ValueError):
+    """A folder of presimulated shards is missing, corrupt, or inconsistent with its manifest."""
