@@ -45,3 +45,7 @@ def describe_shape(value) -> str:
 
 class DataError(AmortflowError, ValueError):
     """A folder of presimulated shards is missing, corrupt, or inconsistent with its manifest."""
+
+
+class SamplingError(AmortflowError, RuntimeError):
+    """Sampling could not deliver the requested draws (e.g. too few posterior draws inside the prior's bounds)."""
