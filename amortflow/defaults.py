@@ -66,3 +66,12 @@ DEFAULT_SPLINE_COUPLING = freeze(
 DEFAULT_LEARNING_RATE = 5e-4
 DEFAULT_CLIP_NORM = 1.0
 DEFAULT_MAX_NONFINITE_IN_A_ROW = 10
+
+# --- sampling from amortizers -----------------------------------------------------------
+# At most this many (data set, draw) rows go through the inference network in one call:
+# activations of a 128-unit flow then stay around 100 MB, whatever n_datasets x n_samples is.
+DEFAULT_SAMPLING_MAX_ROWS = 200_000
+# Bounded priors: rejection sampling gives up when a data set's acceptance rate would be
+# below this (i.e. after n_samples / rate proposals) and warns below the second value.
+DEFAULT_REJECTION_MIN_ACCEPTANCE = 1e-3
+DEFAULT_REJECTION_WARN_ACCEPTANCE = 0.05
