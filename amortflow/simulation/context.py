@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from amortflow.exceptions import ArgumentError
 from amortflow.simulation.validation import SeedLike, UserFunction, maybe_numeric_batch, resolve_rng
 
 #: Marker for "no fixed non-batchable context given" (``None`` means "absent").
@@ -61,6 +62,11 @@ class ContextGenerator:
             else UserFunction(non_batchable_context_fun, "non_batchable_context_fun")
         )
         self.use_non_batchable_for_batchable = bool(use_non_batchable_for_batchable)
+        if self.use_non_batchable_for_batchable and self.non_batchable_fun is None:
+            raise ArgumentError(
+                "ContextGenerator(use_non_batchable_for_batchable=True) needs a non_batchable_context_fun "
+                "whose value is passed to batchable_context_fun; received none."
+            )
 
     @property
     def uses_global_rng(self) -> bool:

@@ -25,9 +25,14 @@ class MultiGenerativeModel:
 
     Examples
     --------
-    >>> multi = MultiGenerativeModel([model_a, model_b])          # doctest: +SKIP
-    >>> out = multi(batch_size=8, rng=0)                          # doctest: +SKIP
-    >>> out["model_indices"].shape, len(out["model_outputs"])     # doctest: +SKIP
+    >>> from amortflow.simulation import GenerativeModel
+    >>> def model(shift):
+    ...     return GenerativeModel(lambda b, rng: rng.normal(size=(b, 1)),
+    ...                            lambda p, rng: shift + rng.normal(size=(len(p), 5, 1)),
+    ...                            prior_is_batched=True, simulator_is_batched=True, skip_test=True)
+    >>> multi = MultiGenerativeModel([model(0.0), model(3.0)])
+    >>> out = multi(batch_size=8, rng=0)
+    >>> out["model_indices"].shape, len(out["model_outputs"])
     ((8,), 2)
     """
 

@@ -89,8 +89,16 @@ def presimulate_and_save(
 
     Examples
     --------
-    >>> paths = presimulate_and_save(model, "sims", batch_size=64, n_batches=100, seed=1)  # doctest: +SKIP
-    >>> raw = load_shard(paths[0])                                                        # doctest: +SKIP
+    >>> import tempfile
+    >>> from amortflow.simulation import GenerativeModel
+    >>> model = GenerativeModel(lambda b, rng: rng.normal(size=(b, 2)),
+    ...                         lambda p, rng: p[:, None] + rng.normal(size=(len(p), 10, 2)),
+    ...                         prior_is_batched=True, simulator_is_batched=True, skip_test=True)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = presimulate_and_save(model, folder, batch_size=16, n_batches=3, seed=1, progress=False)
+    ...     raw = load_shard(paths[0])
+    >>> [p.name for p in paths], raw["sim_data"].shape
+    (['shard_00000.npz', 'shard_00001.npz', 'shard_00002.npz'], (16, 10, 2))
     """
     if not callable(generative_model):
         raise ArgumentError(f"presimulate_and_save needs a generative model, received {type(generative_model).__name__}.")

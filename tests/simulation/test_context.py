@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from amortflow.exceptions import SimulationError
+from amortflow.exceptions import ArgumentError, SimulationError
 from amortflow.simulation import ContextGenerator
 
 
@@ -61,3 +61,8 @@ def test_raising_context_function_names_itself():
 
     with pytest.raises(SimulationError, match=r"batchable_context_fun 'broken_design'.*RuntimeError.*no design"):
         ContextGenerator(batchable_context_fun=broken_design)(2, rng=0)
+
+
+def test_feeding_non_batchable_needs_its_function():
+    with pytest.raises(ArgumentError, match="use_non_batchable_for_batchable=True\\) needs a non_batchable_context_fun"):
+        ContextGenerator(batchable_context_fun=lambda n: n, use_non_batchable_for_batchable=True)
