@@ -1,0 +1,194 @@
+"""Tests of the masked autoregressive flow: autoregressive structure, bijectivity, fitting, saving."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from amortflow.exceptions import ArgumentError, ShapeError
+from amortflow.networks.inference.maf import MADE, MaskedAutoregressiveFlow, MaskedDense
+from tests.networks.registry_density import (
+    NetworkHolder,
+    check_linear_gaussian_fit,
+    linear_gaussian_task,
+    train_density,
+)
+from tests.support import assert_config_round_trip, run_in_fresh_process
+
+
+def randomize(net, rng, scale=0.3):
+    """Give every trainable weight random values (fresh MAF layers are exactly the identity)."""
+    for weight in net.trainable_weights:
+        weight.assign(scale * rng.normal(size=weight.shape).astype("float32"))
+
+
+def make(num_params, condition_dim, rng, batch=6, **kwargs):
+    settings = {"num_layers": 2, "hidden_units": (16, 16), "activation": "tanh"} | kwargs
+    net = MaskedAutoregressiveFlow(num_params, **settings)
+    x = rng.normal(size=(batch, num_params)).astype("float32")
+    c = None if condition_dim is None else rng.normal(size=(batch, condition_dim)).astype("float32")
+    net(x, c)
+    randomize(net, rng)
+    return net, x, c
+
+
+def jacobian(net, x, c):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z, _ = net(x, c)
+    return tape.batch_jacobian(z, x).numpy()
+
+
+@pytest.mark.parametrize("num_params", [1, 3])
+@pytest.mark.parametrize("condition_dim", [None, 2])
+def test_round_trip_and_log_det(num_params, condition_dim, rng):
+    net, x, c = make(num_params, condition_dim, rng, permutation="fixed")
+    z, log_det = net(x, c)
+    assert z.shape == (6, num_params) and log_det.shape == (6,)
+    np.testing.assert_allclose(net.inverse(z, c), x, atol=1e-4)
+    _, autodiff = np.linalg.slogdet(jacobian(net, x, c))
+    np.testing.assert_allclose(log_det, autodiff, atol=1e-4)
+
+
+def test_fresh_flow_is_identity(rng):
+    net = MaskedAutoregressiveFlow(3, num_layers=3, hidden_units=(8,), permutation=None)
+    x = rng.normal(size=(5, 3)).astype("float32")
+    z, log_det = net(x, rng.normal(size=(5, 2)).astype("float32"))
+    np.testing.assert_array_equal(z, x)
+    np.testing.assert_array_equal(log_det, np.zeros(5))
+
+
+def test_single_layer_jacobian_is_lower_triangular(rng):
+    net, x, c = make(4, 3, rng, num_layers=1, hidden_units=(32, 32))
+    J = jacobian(net, x, c)
+    upper = np.triu(np.ones((4, 4), bool), k=1)
+    assert np.all(J[:, upper] == 0.0), "z_i must not depend on x_j for j > i"
+    assert np.all(np.abs(J[:, upper.T]) > 1e-6), "z_i must depend on every x_j with j < i"
+    shift, raw = net.mades[0](np.concatenate([x, c], axis=1))
+    np.testing.assert_allclose(np.diagonal(J, axis1=1, axis2=2), np.exp(-1.9 * np.tanh(raw / 1.9)), rtol=1e-5)
+
+
+def test_stack_without_permutation_stays_triangular(rng):
+    J = jacobian(*make(4, None, rng, num_layers=3, permutation=None))
+    assert np.all(J[:, np.triu(np.ones((4, 4), bool), k=1)] == 0.0)
+
+
+def test_reverse_permutation_changes_the_order(rng):
+    # Layer 2 sees (y_D, ..., y_1) of layer 1 and y_D depends on every x: the Jacobian is dense.
+    J = jacobian(*make(4, 2, rng, num_layers=2, permutation="reverse"))
+    assert np.all(np.abs(J) > 1e-6)
+    # The first layer is never permuted, so one reversed layer is still triangular.
+    J = jacobian(*make(4, 2, rng, num_layers=1, permutation="reverse"))
+    assert np.all(J[:, np.triu(np.ones((4, 4), bool), k=1)] == 0.0)
+
+
+def test_fixed_permutations_are_seeded_and_nontrivial(rng):
+    nets = [make(5, None, rng, num_layers=4, permutation="fixed", seed=11)[0] for _ in range(2)]
+    perms = [net.permutations.numpy() for net in nets]
+    np.testing.assert_array_equal(perms[0], perms[1])
+    assert all(sorted(p) == list(range(5)) for p in perms[0])
+    assert any(list(p) != list(range(5)) for p in perms[0][1:])
+
+
+def test_first_dimension_depends_on_condition(rng):
+    net, x, c = make(1, 2, rng)
+    z1, _ = net(x, c)
+    z2, _ = net(x, c + 1.0)
+    assert np.all(np.abs(z1 - z2) > 1e-6)
+
+
+def test_masked_dense_mask_and_condition_columns():
+    layer = MaskedDense(input_degrees=[1, 2], output_degrees=[0, 1, 2], strict=False)
+    expected = np.array([[0, 1, 1], [0, 0, 1], [1, 1, 1]])  # third input column: condition (degree 0)
+    np.testing.assert_array_equal(layer.mask(3), expected)
+    strict = MaskedDense(input_degrees=[0, 1], output_degrees=[1, 2], strict=True)
+    np.testing.assert_array_equal(strict.mask(2), np.array([[1, 1], [0, 1]]))
+
+
+def test_made_without_inputs_is_a_trainable_constant(rng):
+    made = MADE(1, hidden_units=(8,))
+    shift, raw = made(np.ones((4, 1), "float32"))
+    assert shift.shape == (4, 1) and raw.shape == (4, 1)
+    assert [w.name for w in made.trainable_weights] == ["constant"]
+
+
+def test_compiled_with_dynamic_batch_matches_eager(rng):
+    net, x, c = make(3, 2, rng, permutation="fixed")
+    forward = tf.function(
+        lambda x, c: net(x, c), input_signature=[tf.TensorSpec((None, 3)), tf.TensorSpec((None, 2))]
+    )
+    inverse = tf.function(
+        lambda z, c: net.inverse(z, c), input_signature=[tf.TensorSpec((None, 3)), tf.TensorSpec((None, 2))]
+    )
+    for batch in (2, 7):
+        xb = rng.normal(size=(batch, 3)).astype("float32")
+        cb = rng.normal(size=(batch, 2)).astype("float32")
+        z, log_det = forward(xb, cb)
+        np.testing.assert_allclose(z, net(xb, cb)[0], atol=1e-6)
+        np.testing.assert_allclose(log_det, net(xb, cb)[1], atol=1e-5)
+        np.testing.assert_allclose(inverse(z, cb), xb, atol=1e-4)
+
+
+def test_seeded_sampling_repeats(rng):
+    net, _, c = make(2, 3, rng)
+    draws = net.sample(5, c, seed=4)
+    assert draws.shape == (6, 5, 2)
+    np.testing.assert_array_equal(draws, net.sample(5, c, seed=4))
+    assert not np.array_equal(draws, net.sample(5, c, seed=5))
+    unconditional, _, _ = make(2, None, rng)
+    assert unconditional.sample(5, seed=4).shape == (5, 2)
+
+
+def test_invalid_inputs_and_arguments(rng):
+    net, x, c = make(2, 3, rng)
+    with pytest.raises(ShapeError, match=r"\(B, 2\)"):
+        net(x[:, :1], c)
+    with pytest.raises(ShapeError, match=r"condition shape \(B, 3\).*None"):
+        net(x, None)
+    with pytest.raises(ArgumentError, match="permutation"):
+        MaskedAutoregressiveFlow(2, permutation="learnable")
+    with pytest.raises(ArgumentError, match="num_layers"):
+        MaskedAutoregressiveFlow(2, num_layers=0)
+
+
+@pytest.mark.parametrize("permutation", ["reverse", "fixed", None])
+def test_config_round_trip(permutation):
+    net = MaskedAutoregressiveFlow(3, num_layers=2, hidden_units=(8, 4), permutation=permutation, seed=1)
+    assert_config_round_trip(net)
+    assert net.get_config()["hidden_units"] == [8, 4]
+    assert_config_round_trip(MaskedDense([1, 2], [0, 1, 1], strict=True))
+    assert_config_round_trip(MADE(3, hidden_units=(8,)))
+
+
+def test_fits_conditional_gaussian(rng):
+    """Learn theta | c ~ N(A c, Sigma); means, sds, correlation and KL as in ``check_linear_gaussian_fit``."""
+    theta, c, A, Sigma = linear_gaussian_task(20_000, rng)
+    net = MaskedAutoregressiveFlow(2, num_layers=2, hidden_units=(32, 32))
+    losses = train_density(net, theta, c, steps=400)
+    assert losses[-50:].mean() < losses[:10].mean()
+    check_linear_gaussian_fit(net, A, Sigma, rng)
+
+
+def test_save_load_in_fresh_process(rng, tmp_path):
+    net, x, c = make(3, 2, rng, num_layers=3, permutation="fixed")
+    holder = NetworkHolder(net)
+    holder((x, c))
+    holder.save(tmp_path / "maf.keras")
+    z, log_det = net(x, c)
+    np.savez(tmp_path / "inputs.npz", x=x, c=c)
+    out = run_in_fresh_process(
+        """
+        import keras
+        import tests.networks.registry_density  # registers NetworkHolder
+        holder = keras.saving.load_model(workdir / "maf.keras")
+        inputs = np.load(workdir / "inputs.npz")
+        z, log_det = holder.net(inputs["x"], inputs["c"])
+        store(z=z, log_det=log_det, draws=holder.net.sample(4, inputs["c"], seed=5),
+              perms=holder.net.permutations.numpy())
+        """,
+        tmp_path,
+    )
+    np.testing.assert_array_equal(out["z"], z)
+    np.testing.assert_array_equal(out["log_det"], log_det)
+    np.testing.assert_array_equal(out["draws"], net.sample(4, c, seed=5))
+    np.testing.assert_array_equal(out["perms"], net.permutations.numpy())
