@@ -1,0 +1,117 @@
+"""Turn a trained likelihood or ratio amortizer (or a function) plus ``x_obs`` into ``theta -> log q(x_obs | theta)``.
+
+The returned function maps parameter rows ``(C, D)`` (one per MCMC chain or proposal) to
+``(C,)`` and is graph-safe (TensorFlow only), so MCMC kernels can differentiate and compile it.
+
+``x_obs`` conventions:
+
+* an **array** is ONE data set without a batch axis: observations ``(N, d)`` or ``(d,)`` for
+  an :class:`~amortflow.amortizers.AmortizedLikelihood`; ``summary_conditions`` (with a
+  summary network) or ``direct_conditions`` ``(k,)`` (without) for an
+  :class:`~amortflow.amortizers.AmortizedRatio`;
+* a **dict** is configured input of one data set, i.e. with a batch axis of size 1
+  (``{"observables": (1, N, d)}`` or ``{"summary_conditions": (1, N, d), "direct_conditions": (1, k)}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
+
+LogLikelihoodFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+def make_log_likelihood_fn(target, x_obs) -> tuple[LogLikelihoodFn, str]:
+    """Return ``(fn, kind)``: ``fn(theta (C, D)) -> (C,)`` and ``kind`` in {"likelihood", "ratio", "function"}.
+
+    Parameters
+    ----------
+    target : AmortizedLikelihood, AmortizedRatio, AmortizedPosteriorLikelihood or callable
+        A callable is called as ``target(theta, x_obs)`` and must return ``(C,)`` log values.
+    x_obs : array or dict
+        The observed data set (see the module docstring).
+    """
+    from amortflow.amortizers import AmortizedLikelihood, AmortizedPosteriorLikelihood, AmortizedRatio
+
+    if isinstance(target, AmortizedPosteriorLikelihood):
+        target = target.amortized_likelihood
+    if isinstance(target, AmortizedLikelihood):
+        return _likelihood_fn(target, x_obs), "likelihood"
+    if isinstance(target, AmortizedRatio):
+        return _ratio_fn(target, x_obs), "ratio"
+    if callable(target) and not hasattr(target, "compute_loss"):
+        return (lambda theta: target(theta, x_obs)), "function"
+    raise ArgumentError(
+        "target must be an AmortizedLikelihood, an AmortizedRatio, an AmortizedPosteriorLikelihood or a "
+        f"callable log_likelihood_fn(theta, x_obs); received {type(target).__name__}."
+    )
+
+
+def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
+    if isinstance(x_obs, Mapping):
+        obs = _single_dataset(x_obs, "observables")
+    else:
+        obs = np.asarray(x_obs, dtype=np.float32)
+        obs = obs[None] if obs.ndim in (1, 2) else obs
+    d = amortizer.data_dim
+    if obs.ndim not in (2, 3) or obs.shape[-1] != d:
+        raise ShapeError(
+            f"x_obs for this AmortizedLikelihood must be observations (N, {d}) or ({d},) "
+            f"(or a dict with observables (1, N, {d})), received {describe_shape(x_obs)}."
+        )
+    obs = tf.constant(obs, dtype=tf.float32)
+
+    def log_likelihood(theta):
+        n_chains = tf.shape(theta)[0]
+        tiled = tf.repeat(obs, n_chains, axis=0)
+        return amortizer.log_likelihood_tensor(tiled, tf.cast(theta, tf.float32))
+
+    return log_likelihood
+
+
+def _ratio_fn(amortizer, x_obs) -> LogLikelihoodFn:
+    if isinstance(x_obs, Mapping):
+        inputs = {key: _single_dataset(x_obs, key, required=False) for key in ("summary_conditions", "direct_conditions")}
+    else:
+        array = np.asarray(x_obs, dtype=np.float32)[None]
+        key = "summary_conditions" if amortizer.summary_net is not None else "direct_conditions"
+        inputs = {"summary_conditions": None, "direct_conditions": None, key: array}
+    conditions = amortizer.conditions(inputs)  # (1, k): the data enter once, not per chain
+
+    def log_ratio(theta):
+        tiled = tf.repeat(conditions, tf.shape(theta)[0], axis=0)
+        return amortizer.log_ratio_tensor(tf.cast(theta, tf.float32), tiled)
+
+    return log_ratio
+
+
+def _single_dataset(x_obs: Mapping, key: str, required: bool = True):
+    value = x_obs.get(key)
+    if value is None:
+        if required:
+            raise ArgumentError(f"x_obs must hold '{key}' (one data set, batch axis 1); received keys {sorted(x_obs)}.")
+        return None
+    value = np.asarray(value, dtype=np.float32)
+    if value.ndim == 0 or value.shape[0] != 1:
+        raise ShapeError(
+            f"x_obs['{key}'] must hold exactly one data set (batch axis of size 1), received {describe_shape(value)}. "
+            "Run MCMC once per observed data set."
+        )
+    return value
+
+
+def resolve_prior(prior):
+    """The TFP distribution (event shape ``(D,)``) of an amortflow ``Prior`` or a TFP distribution."""
+    from amortflow.simulation import tfp_prior
+
+    distribution = getattr(prior, "distribution", None) if not tfp_prior.is_distribution(prior) else prior
+    if distribution is None:
+        raise ArgumentError(
+            "MCMC needs the prior's density in TensorFlow: pass a TensorFlow Probability distribution, or a "
+            f"Prior(distribution=...); received {type(prior).__name__} without a distribution."
+        )
+    return tfp_prior.normalize_distribution(distribution)
