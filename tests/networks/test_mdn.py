@@ -65,6 +65,14 @@ def test_cholesky_factors_are_valid_and_fresh_scales_are_one(rng):
     assert np.all(np.diagonal(chol, axis1=-2, axis2=-1) >= 1e-4)
 
 
+@pytest.mark.parametrize("condition_dim", [None, 3])
+def test_single_component_has_no_mixture_weights(condition_dim, rng):
+    net, c = make(2, condition_dim, rng, num_components=1)
+    log_w, _, _ = net.mixture_parameters(None if c is None else tf.constant(c))
+    np.testing.assert_array_equal(log_w, np.zeros((1 if c is None else 5, 1)))
+    assert not any("logits" in weight.path for weight in net.trainable_weights)
+
+
 def test_density_integrates_to_one_and_sample_moments_match(rng):
     """1-D quadrature of exp(log_prob) and Monte Carlo moments of ``sample`` against it.
 

@@ -89,23 +89,25 @@ class MixtureDensityNetwork(InferenceNetwork):
         ]
         self.condition_dim = None
 
-    @property
-    def _sizes(self) -> tuple[int, int, int]:
-        """Numbers of logits, means and Cholesky entries: ``K``, ``K D`` and ``K D (D + 1) / 2``."""
+    def _outputs(self) -> list[tuple[str, int, object]]:
+        """Name, size and bias initializer of each group of raw mixture parameters.
+
+        Random means break the symmetry between components; zeros elsewhere give equal weights
+        and unit covariances. One component needs no weights (they would get no gradient).
+        """
         K, D = self.num_components, self.num_params
-        return K, K * D, K * D * (D + 1) // 2
+        outputs = [
+            ("means", K * D, keras.initializers.RandomNormal(stddev=1.0)),
+            ("cholesky", K * D * (D + 1) // 2, "zeros"),
+        ]
+        return ([("logits", K, "zeros")] if K > 1 else []) + outputs
 
     def build(self, targets_shape=None, condition_shape=None):
         self.condition_dim = None if condition_shape is None else int(condition_shape[-1])
-        # Random means break the symmetry between components; zeros elsewhere give equal
-        # weights and unit covariances.
-        initializers = ("zeros", keras.initializers.RandomNormal(stddev=1.0), "zeros")
-        names = ("logits", "means", "cholesky")
         if self.condition_dim is None:
             self.heads = None
             self.constants = [
-                self.add_weight(shape=(size,), initializer=init, name=name)
-                for size, init, name in zip(self._sizes, initializers, names)
+                self.add_weight(shape=(size,), initializer=init, name=name) for name, size, init in self._outputs()
             ]
         else:
             shape = (None, self.condition_dim)
@@ -113,8 +115,7 @@ class MixtureDensityNetwork(InferenceNetwork):
                 layer.build(shape)
                 shape = (None, layer.units)
             self.heads = [
-                keras.layers.Dense(size, bias_initializer=init, name=name)
-                for size, init, name in zip(self._sizes, initializers, names)
+                keras.layers.Dense(size, bias_initializer=init, name=name) for name, size, init in self._outputs()
             ]
             for head in self.heads:
                 head.build(shape)
@@ -146,12 +147,12 @@ class MixtureDensityNetwork(InferenceNetwork):
             for layer in self.hidden_layers:
                 h = layer(h, training=training)
             raw = [head(h) for head in self.heads]
-        logits, means, tril = raw
-        batch = tf.shape(logits)[0]
-        means = tf.reshape(means, (batch, K, D))
-        tril = tfp.math.fill_triangular(tf.reshape(tril, (batch, K, D * (D + 1) // 2)))
+        batch = tf.shape(raw[0])[0]
+        log_weights = tf.nn.log_softmax(raw[0], axis=-1) if K > 1 else tf.zeros((batch, 1), raw[0].dtype)
+        means = tf.reshape(raw[-2], (batch, K, D))
+        tril = tfp.math.fill_triangular(tf.reshape(raw[-1], (batch, K, D * (D + 1) // 2)))
         diag = tf.nn.softplus(tf.linalg.diag_part(tril) + _SOFTPLUS_INV_ONE) + self.min_scale
-        return tf.nn.log_softmax(logits, axis=-1), means, tf.linalg.set_diag(tril, diag)
+        return log_weights, means, tf.linalg.set_diag(tril, diag)
 
     def _ensure_built(self, condition):
         if not self.built:
