@@ -101,9 +101,11 @@ class RatioClassifier(keras.layers.Layer):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from amortflow.networks.classifiers import RatioClassifier
     >>> clf = RatioClassifier(hidden_units=(32, 32))
-    >>> clf(np.zeros((8, 2), "float32"), np.zeros((8, 5), "float32")).shape
-    TensorShape([8])
+    >>> tuple(clf(np.zeros((8, 2), "float32"), np.zeros((8, 5), "float32")).shape)
+    (8,)
     """
 
     def __init__(
@@ -155,6 +157,16 @@ class ModelClassifier(keras.layers.Layer):
     dropout : float, default 0.0
     kernel_regularizer : optional
     head : {"softmax", "evidential"}, default "softmax"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from amortflow.networks.classifiers import ModelClassifier
+    >>> clf = ModelClassifier(num_models=3, hidden_units=(16,), head="evidential")
+    >>> alpha = clf(np.zeros((5, 4), "float32"))      # Dirichlet concentrations, all >= 1
+    >>> probs = clf.posterior_probs(np.zeros((5, 4), "float32"))
+    >>> tuple(alpha.shape), bool(np.allclose(np.sum(probs, axis=1), 1.0))
+    ((5, 3), True)
     """
 
     def __init__(

@@ -87,11 +87,12 @@ class MaskedDense(keras.layers.Layer):
         units = len(self.output_degrees)
         self.kernel = self.add_weight(shape=(input_dim, units), initializer=self.kernel_initializer, name="kernel")
         self.bias = self.add_weight(shape=(units,), initializer=self.bias_initializer, name="bias")
-        # A constant, not a weight: it follows from the config and must never be trained.
-        self._mask = tf.constant(self.mask(input_dim))
+        # Not a weight: it follows from the config and must never be trained. Kept in NumPy so
+        # that a build inside a tf.function trace leaves no graph tensor behind.
+        self._mask = self.mask(input_dim)
 
     def call(self, inputs):
-        outputs = tf.matmul(inputs, self.kernel * self._mask) + self.bias
+        outputs = tf.matmul(inputs, self.kernel * tf.constant(self._mask, dtype=self.kernel.dtype)) + self.bias
         return self.activation(outputs)
 
     def get_config(self):
@@ -210,8 +211,14 @@ class MaskedAutoregressiveFlow(FlowNetwork):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from amortflow.networks.inference.maf import MaskedAutoregressiveFlow
     >>> net = MaskedAutoregressiveFlow(num_params=2, num_layers=3, hidden_units=(32, 32))
     >>> z, log_det_J = net(np.zeros((4, 2), "float32"), np.ones((4, 3), "float32"))
+    >>> tuple(z.shape), tuple(log_det_J.shape)
+    ((4, 2), (4,))
+    >>> tuple(net.sample(100, np.ones((4, 3), "float32"), seed=1).shape)
+    (4, 100, 2)
     """
 
     def __init__(

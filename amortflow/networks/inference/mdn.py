@@ -58,9 +58,13 @@ class MixtureDensityNetwork(InferenceNetwork):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from amortflow.networks.inference.mdn import MixtureDensityNetwork
     >>> net = MixtureDensityNetwork(num_params=2, num_components=3, hidden_units=(32,))
-    >>> net.log_prob(np.zeros((4, 2), "float32"), np.ones((4, 5), "float32")).shape
-    TensorShape([4])
+    >>> tuple(net.log_prob(np.zeros((4, 2), "float32"), np.ones((4, 5), "float32")).shape)
+    (4,)
+    >>> tuple(net.sample(10, np.ones((4, 5), "float32"), seed=1).shape)
+    (4, 10, 2)
     """
 
     def __init__(
