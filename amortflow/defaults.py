@@ -67,6 +67,27 @@ DEFAULT_LEARNING_RATE = 5e-4
 DEFAULT_CLIP_NORM = 1.0
 DEFAULT_MAX_NONFINITE_IN_A_ROW = 10
 
+# --- summary networks -----------------------------------------------------------------
+# Per-element MLPs of DeepSet (s1, s2, s3). 64 units keep the default quickstart fast
+# (BayesFlow 1 used 128); pass dense_s*_args={"units": 128} for a wider network.
+DEFAULT_DEEP_SET_DENSE = freeze({"units": 64, "activation": "relu", "kernel_initializer": "glorot_uniform"})
+
+# keras.layers.MultiHeadAttention arguments of SetTransformer / TimeSeriesTransformer blocks.
+DEFAULT_ATTENTION_SETTINGS = freeze({"num_heads": 4, "key_dim": 32, "dropout": 0.0})
+
+# Hidden layers of the row-wise feed-forward part of each attention block.
+DEFAULT_ATTENTION_DENSE = freeze({"units": 64, "activation": "relu"})
+
+# Multi-scale 1-D convolutions of SequenceNetwork: one Conv1D per kernel size in
+# [min_kernel_size, max_kernel_size], concatenated; causal padding keeps the length T.
+DEFAULT_MULTI_CONV = freeze(
+    {
+        "layer_args": {"filters": 32, "activation": "relu", "padding": "causal"},
+        "min_kernel_size": 1,
+        "max_kernel_size": 3,
+    }
+)
+
 # --- sampling from amortizers -----------------------------------------------------------
 # At most this many (data set, draw) rows go through the inference network in one call:
 # activations of a 128-unit flow then stay around 100 MB, whatever n_datasets x n_samples is.

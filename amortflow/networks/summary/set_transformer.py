@@ -1,0 +1,120 @@
+"""SetTransformer: attention-based permutation-invariant summary network.
+
+Reference: Lee et al. (2019), "Set Transformer: A Framework for Attention-based
+Permutation-Invariant Neural Networks", ICML.
+
+``(B, N, input_dim)`` -> ``num_attention_blocks`` equivariant blocks (ISAB with learned
+inducing points, or SAB when ``num_inducing_points=None``) -> PMA pooling into
+``num_seeds`` vectors -> flatten -> ``Dense(summary_dim)``. All blocks keep the width
+``input_dim``; ``attention_settings["key_dim"]`` sets the width inside the attention heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from amortflow.networks.summary._common import check_input_shape, check_positive_int
+from amortflow.networks.summary.attention import (
+    InducedSelfAttentionBlock,
+    PoolingByMultiHeadAttention,
+    SelfAttentionBlock,
+)
+
+
+@keras.saving.register_keras_serializable(package="amortflow")
+class SetTransformer(keras.layers.Layer):
+    """Permutation-invariant summary network ``(B, N, input_dim) -> (B, summary_dim)``.
+
+    Parameters
+    ----------
+    input_dim : int
+        Number of features per set element (last input axis).
+    summary_dim : int, default 10
+        Number of learned summary statistics.
+    num_attention_blocks : int, default 2
+        Number of ISAB (or SAB) blocks before pooling.
+    num_inducing_points : int or None, default 32
+        Inducing points per ISAB block (cost ``O(N m)``); ``None`` uses full self-attention
+        blocks (SAB, cost ``O(N^2)``).
+    num_seeds : int, default 1
+        Seed vectors of the PMA pooling; their outputs are concatenated.
+    attention_settings : dict or None
+        ``keras.layers.MultiHeadAttention`` arguments merged over
+        :data:`amortflow.defaults.DEFAULT_ATTENTION_SETTINGS`.
+    dense_settings : dict or None
+        Hidden Dense arguments of each block's row-wise MLP, merged over
+        :data:`amortflow.defaults.DEFAULT_ATTENTION_DENSE`.
+    use_layer_norm : bool, default True
+        Layer normalisation inside every block.
+    num_dense_fc : int, default 2
+        Hidden Dense layers of each block's row-wise MLP.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        summary_dim: int = 10,
+        num_attention_blocks: int = 2,
+        num_inducing_points: int | None = 32,
+        num_seeds: int = 1,
+        attention_settings: Mapping[str, Any] | None = None,
+        dense_settings: Mapping[str, Any] | None = None,
+        use_layer_norm: bool = True,
+        num_dense_fc: int = 2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.summary_dim = check_positive_int("summary_dim", summary_dim)
+        check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        block_args = dict(
+            input_dim=input_dim,
+            attention_settings=attention_settings,
+            num_dense_fc=num_dense_fc,
+            dense_settings=dense_settings,
+            use_layer_norm=use_layer_norm,
+        )
+        if num_inducing_points is None:
+            self.attention_blocks = [SelfAttentionBlock(**block_args, name=f"sab_{i}") for i in range(num_attention_blocks)]
+        else:
+            check_positive_int("num_inducing_points", num_inducing_points)
+            self.attention_blocks = [
+                InducedSelfAttentionBlock(num_inducing_points=num_inducing_points, **block_args, name=f"isab_{i}")
+                for i in range(num_attention_blocks)
+            ]
+        self.pooling = PoolingByMultiHeadAttention(num_seeds=num_seeds, **block_args, name="pma")
+        self.output_layer = keras.layers.Dense(summary_dim, name="output")
+        self._config = dict(
+            block_args,
+            summary_dim=summary_dim,
+            num_attention_blocks=num_attention_blocks,
+            num_inducing_points=num_inducing_points,
+            num_seeds=num_seeds,
+        )
+
+    def build(self, input_shape):
+        check_input_shape(type(self).__name__, input_shape, rank=3, last_dim=self.input_dim)
+        for block in self.attention_blocks:
+            block.build(tuple(input_shape))
+        self.pooling.build(tuple(input_shape))
+        self.output_layer.build((input_shape[0], self.pooling.num_points * self.input_dim))
+        self.built = True
+
+    def call(self, x, training=False):
+        """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
+        for block in self.attention_blocks:
+            x = block(x, training=training)
+        pooled = self.pooling(x, training=training)  # (B, num_seeds, input_dim)
+        flat = keras.ops.reshape(pooled, (-1, self.pooling.num_points * self.input_dim))
+        return self.output_layer(flat)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.summary_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._config)
+        return config
