@@ -1,0 +1,75 @@
+"""Train sbi's NPE (PyTorch, CPU) on pre-drawn simulations and sample posteriors for given observations.
+
+Run inside the sbi virtual environment built by ``benchmarks/environments.py``. Reads an ``.npz``
+with ``theta`` (N, D), ``x`` (N, d), ``observations`` (K, d), ``prior_mean`` (D,), ``prior_cov`` (D, D)
+(a Gaussian prior) or ``prior_low``/``prior_high`` (a box prior); writes ``samples`` (K, S, D) to
+``--out`` and prints one JSON line with the timings.
+
+    python sbi_npe.py --data task.npz --out samples.npz --num-samples 10000 --seed 1
+"""
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+
+
+def build_prior(data, torch, sbi_utils):
+    if "prior_mean" in data:
+        mean = torch.as_tensor(data["prior_mean"], dtype=torch.float32)
+        cov = torch.as_tensor(data["prior_cov"], dtype=torch.float32)
+        return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+    low = torch.as_tensor(data["prior_low"], dtype=torch.float32)
+    high = torch.as_tensor(data["prior_high"], dtype=torch.float32)
+    return sbi_utils.BoxUniform(low=low, high=high)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--num-samples", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    import sbi
+    import torch
+    from sbi import utils as sbi_utils
+    from sbi.inference import NPE
+
+    torch.manual_seed(args.seed)
+    data = np.load(args.data)
+    prior = build_prior(data, torch, sbi_utils)
+    theta = torch.as_tensor(data["theta"], dtype=torch.float32)
+    x = torch.as_tensor(data["x"], dtype=torch.float32)
+
+    start = time.perf_counter()
+    inference = NPE(prior=prior, density_estimator="maf", device="cpu")
+    estimator = inference.append_simulations(theta, x).train(show_train_summary=False)
+    train_seconds = time.perf_counter() - start
+    posterior = inference.build_posterior(estimator)
+
+    start = time.perf_counter()
+    samples = []
+    for obs in data["observations"]:
+        draws = posterior.sample((args.num_samples,), x=torch.as_tensor(obs, dtype=torch.float32), show_progress_bars=False)
+        samples.append(draws.numpy())
+    sample_seconds = time.perf_counter() - start
+    np.savez(args.out, samples=np.stack(samples))
+    print(
+        json.dumps(
+            {
+                "library": f"sbi {sbi.__version__} (torch {torch.__version__}, NPE/MAF)",
+                "train_s": train_seconds,
+                "sample_s": sample_seconds,
+                "epochs": int(inference.epoch) if hasattr(inference, "epoch") else None,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
