@@ -107,7 +107,9 @@ def data_panels(
     if obs is not None and obs.ndim == sims.ndim and obs.shape[0] == 1:
         obs = obs[0]
     if obs is not None and obs.shape != sims.shape[1:]:
-        raise ShapeError(f"`observed_data` must have the shape of one simulated data set {sims.shape[1:]}; received {obs.shape}.")
+        raise ShapeError(
+            f"`observed_data` must have the shape of one simulated data set {sims.shape[1:]}; received {obs.shape}."
+        )
     kind = resolve_kind(kind, sims, summary_fun)
     if kind == "summaries":
         sims2 = np.asarray(summary_fun(sims), dtype=np.float64).reshape(sims.shape[0], -1)

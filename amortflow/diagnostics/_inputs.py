@@ -24,7 +24,9 @@ def to_numpy(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
     try:
         return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise ShapeError(f"`{name}` could not be converted to a numeric array: received {describe_shape(value)}.") from err
+        raise ShapeError(
+            f"`{name}` could not be converted to a numeric array: received {describe_shape(value)}."
+        ) from err
 
 
 def check_draws_and_truth(post_samples: Any, prior_samples: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -39,17 +41,18 @@ def check_draws_and_truth(post_samples: Any, prior_samples: Any) -> tuple[np.nda
     """
     post = to_numpy(post_samples, "post_samples")
     prior = to_numpy(prior_samples, "prior_samples")
+    given = f"received {post.shape} and {prior.shape}"
     if post.ndim == 2 and prior.ndim == 1:
         post, prior = post[..., None], prior[:, None]
     if post.ndim != 3 or prior.ndim != 2:
         raise ShapeError(
-            f"`post_samples` must have shape (n_datasets, n_samples, n_params) and `prior_samples` shape "
-            f"(n_datasets, n_params); received {post.shape} and {prior.shape}."
+            "`post_samples` must have shape (n_datasets, n_samples, n_params) and `prior_samples` shape "
+            f"(n_datasets, n_params); {given}."
         )
     if post.shape[0] != prior.shape[0] or post.shape[2] != prior.shape[1]:
         raise ShapeError(
-            f"`post_samples` {post.shape} and `prior_samples` {prior.shape} disagree: expected "
-            f"(N, S, D) and (N, D) with the same N and D."
+            "`post_samples` and `prior_samples` must have shapes (N, S, D) and (N, D) with the same N and D; "
+            f"{given}."
         )
     return post, prior
 

@@ -188,7 +188,8 @@ def draw_pair_grid(
                 if i == j:
                     draw_diag(ax, samples[:, i], diag, color, limits[i], label=name)
                 else:
-                    draw_offdiag(ax, samples[:, j], samples[:, i], upper if i < j else lower, color, limits[j], limits[i])
+                    kind = upper if i < j else lower
+                    draw_offdiag(ax, samples[:, j], samples[:, i], kind, color, limits[j], limits[i])
     for i in range(num_dims):
         for j in range(num_dims):
             if axes[i, j] is not None:

@@ -41,7 +41,8 @@ def plot_latent_space_2d(
 
     Diagonal: histogram of each latent dimension with the ``N(0, 1)`` density (red). Below the
     diagonal: the points, above: their 50 / 75 / 95 % highest-density regions (KDE); both with
-    the standard normal's circles (dashed red) that enclose the same masses. Shifted, stretched or non-round clouds show where the flow has not converged.
+    the standard normal's circles (dashed red) that enclose the same masses. Shifted,
+    stretched or non-round clouds show where the flow has not converged.
 
     Parameters
     ----------

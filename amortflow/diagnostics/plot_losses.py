@@ -38,14 +38,18 @@ def _as_frame(losses: Any, name: str) -> pd.DataFrame:
     if arr.ndim == 2:
         cols = ["Loss"] if arr.shape[1] == 1 else [f"Loss {i + 1}" for i in range(arr.shape[1])]
         return pd.DataFrame(arr, columns=cols)
-    raise ShapeError(f"`{name}` must be a DataFrame or an array of shape (steps,) or (steps, n_losses); received {arr.shape}.")
+    raise ShapeError(
+        f"`{name}` must be a DataFrame or an array of shape (steps,) or (steps, n_losses); received {arr.shape}."
+    )
 
 
 def _loss_columns(frame: pd.DataFrame) -> list[str]:
-    return [
-        c for c in frame.columns
-        if str(c).lower() not in INDEX_COLUMNS and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-    ]
+    def is_loss(column) -> bool:
+        values = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        return numeric and str(column).lower() not in INDEX_COLUMNS
+
+    return [c for c in frame.columns if is_loss(c)]
 
 
 def _epoch_column(frame: pd.DataFrame) -> str | None:
@@ -138,7 +142,8 @@ def plot_losses(
                     label="Training")
             if moving_average:
                 smooth = values.rolling(window, center=True, min_periods=1).mean()
-                ax.plot(steps, smooth, color=train_color, linewidth=2.0, label=f"Training (moving average, {window} steps)")
+                ax.plot(steps, smooth, color=train_color, linewidth=2.0,
+                        label=f"Training (moving average, {window} steps)")
         val_col = matched.get(col, col if col in val_only else None)
         if val_col is not None:
             ax.plot(val_steps, val[val_col].astype(float), color=val_color, linewidth=2.0, marker="o",

@@ -19,8 +19,8 @@ from amortflow.diagnostics._plot_utils import (
     outer_labels,
     panel_grid,
     param_labels,
+    style_axis,
 )
-from amortflow.diagnostics._plot_utils import style_axis
 from amortflow.diagnostics.metrics.calibration import model_calibration_curves
 from amortflow.exceptions import ShapeError
 

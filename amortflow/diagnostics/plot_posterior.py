@@ -82,7 +82,9 @@ def pairplot(
         pts = np.atleast_2d(to_numpy(points, "points"))
         if pts.shape[1] != num_dims:
             raise ShapeError(f"`points` must have shape ({num_dims},) or (k, {num_dims}); received {pts.shape}.")
-    colors = list(samples_colors) if samples_colors is not None else [PALETTE[i % len(PALETTE)] for i in range(len(sets))]
+    if samples_colors is None:
+        samples_colors = [PALETTE[i % len(PALETTE)] for i in range(len(sets))]
+    colors = list(samples_colors)
     pcolors = list(points_colors) if points_colors is not None else [TRUTH_COLOR] * (0 if pts is None else len(pts))
     fig = draw_pair_grid(
         sets, names, colors, diag=diag, upper=upper, lower=lower, limits=check_limits(limits, num_dims),
@@ -133,6 +135,11 @@ def plot_posterior_2d(
     -------
     matplotlib.figure.Figure
     """
+    if np.ndim(posterior_draws) == 3 and np.shape(posterior_draws)[0] != 1:
+        raise ShapeError(
+            "`posterior_draws` must be the draws of one data set, shape (n_samples, n_params) or "
+            f"(1, n_samples, n_params); received {np.shape(posterior_draws)}. Pick one data set, e.g. draws[0]."
+        )
     post = check_samples_2d(posterior_draws, "posterior_draws")
     if prior is not None and prior_draws is not None:
         raise ArgumentError("give either `prior` or `prior_draws`, not both.")
@@ -144,7 +151,9 @@ def plot_posterior_2d(
     if prior_draws is not None:
         prior_arr = check_samples_2d(prior_draws, "prior_draws")
         if prior_arr.shape[1] != post.shape[1]:
-            raise ShapeError(f"`prior_draws` {prior_arr.shape} must have {post.shape[1]} dimensions like the posterior.")
+            raise ShapeError(
+                f"`prior_draws` {prior_arr.shape} must have {post.shape[1]} dimensions like the posterior."
+            )
         sets, colors, legend = [prior_arr, post], [prior_color, post_color], ["Prior", "Posterior"]
     pts = None if true_params is None else np.atleast_2d(to_numpy(true_params, "true_params"))
     fig = draw_pair_grid(

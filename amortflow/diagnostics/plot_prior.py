@@ -60,7 +60,10 @@ def _simulate(generative_model: Callable, n_simulations: int, rng) -> np.ndarray
         accepts_rng = "rng" in inspect.signature(generative_model).parameters
     except (TypeError, ValueError):  # some callables have no inspectable signature
         accepts_rng = False
-    out = generative_model(n_simulations, rng=rng) if (rng is not None and accepts_rng) else generative_model(n_simulations)
+    if rng is not None and accepts_rng:
+        out = generative_model(n_simulations, rng=rng)
+    else:
+        out = generative_model(n_simulations)
     if not isinstance(out, dict) or "sim_data" not in out:
         raise ShapeError("`generative_model(n)` must return a dict with key 'sim_data'.")
     return np.asarray(out["sim_data"], dtype=np.float64)

@@ -77,6 +77,8 @@ def test_plot_posterior_2d_with_prior_uses_its_names(posterior):
     assert not fig.legends  # nothing to tell apart without a prior
     with pytest.raises(ArgumentError, match="not both"):
         diag.plot_posterior_2d(posterior, prior=ToyPrior(), prior_draws=posterior)
+    with pytest.raises(ShapeError, match="one data set"):
+        diag.plot_posterior_2d(np.stack([posterior, posterior]))
 
 
 def test_plot_prior2d():
@@ -130,7 +132,9 @@ def model_predictions():
 def test_plot_calibration_curves(model_predictions):
     true, probs = model_predictions
     fig = diag.plot_calibration_curves(np.eye(3)[true], probs, model_names=["A", "B", "C"])
-    axes = assert_figure(fig, 3, titles=["A", "B", "C"], xlabels=["Predicted probability"], ylabels=["True probability"])
+    axes = assert_figure(
+        fig, 3, titles=["A", "B", "C"], xlabels=["Predicted probability"], ylabels=["True probability"]
+    )
     ece = diag.expected_calibration_error(true, probs)
     assert axes[1].texts[0].get_text() == f"ECE = {ece[1]:.3f}"
 
@@ -144,7 +148,8 @@ def test_plot_confusion_matrix(model_predictions, normalize):
     assert matrix.shape == (3, 3) and len(ax.texts) == 9
     expected_total = 3.0 if normalize else 600.0  # rows sum to one, or counts sum to n
     assert float(matrix.sum()) == pytest.approx(expected_total)
-    assert [t.get_text() for t in ax.get_xticklabels()] == [r"$\mathcal{M}_{1}$", r"$\mathcal{M}_{2}$", r"$\mathcal{M}_{3}$"]
+    default_names = [rf"$\mathcal{{M}}_{{{m}}}$" for m in (1, 2, 3)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == default_names
 
 
 def test_plot_mmd_hypothesis_test(tmp_path):

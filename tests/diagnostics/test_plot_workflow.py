@@ -10,7 +10,7 @@ import pytest
 
 import amortflow.diagnostics as diag
 from amortflow.exceptions import ArgumentError, ShapeError
-from tests.diagnostics.conftest import conjugate_draws
+from tests.diagnostics.conjugate import conjugate_draws
 from tests.diagnostics.plot_checks import assert_figure, assert_png
 
 NAMES = ["mu", "sigma", "rate"]

@@ -1,6 +1,6 @@
 """Known answers for calibration error, coverage, z-score, contraction, RMSE, r and R², and ECE.
 
-Conjugate model of conftest: N = 500 data sets, exact posterior N(x / 2, 1 / 2).
+Conjugate model of tests/diagnostics/conjugate.py: N = 500 data sets, exact posterior N(x / 2, 1 / 2).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def test_correlation_and_r_squared_match_reference_implementations():
     estimates = 0.8 * truth + 0.3 + 0.5 * rng.standard_normal((200, 3))
     r = metrics.correlation(estimates, truth)
     np.testing.assert_allclose(r, [np.corrcoef(estimates[:, d], truth[:, d])[0, 1] for d in range(3)])
-    np.testing.assert_allclose(metrics.r_squared(estimates, truth), r2_score(truth, estimates, multioutput="raw_values"))
+    reference = r2_score(truth, estimates, multioutput="raw_values")
+    np.testing.assert_allclose(metrics.r_squared(estimates, truth), reference)
     np.testing.assert_allclose(metrics.r_squared(truth, truth), 1.0)
     assert metrics.r_squared(pd.Series(truth[:, 0]), truth[:, 0]).shape == (1,)  # pandas in, numpy out
 

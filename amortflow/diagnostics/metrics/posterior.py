@@ -57,7 +57,9 @@ def posterior_contraction(
     if prior_samples is not None:
         post, prior = check_draws_and_truth(post_samples, prior_samples)
         if prior.shape[0] < 2:
-            raise ShapeError(f"estimating the prior variance needs >= 2 rows of `prior_samples`; received {prior.shape}.")
+            raise ShapeError(
+                f"estimating the prior variance needs >= 2 rows of `prior_samples`; received {prior.shape}."
+            )
         variance = prior.var(axis=0, ddof=1)
     else:
         post = to_numpy(post_samples, "post_samples")
