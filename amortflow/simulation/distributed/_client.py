@@ -1,0 +1,143 @@
+"""Lazy access to Dask's ``distributed`` and one client per amortflow object.
+
+``dask``/``distributed`` are an optional extra (``pip install amortflow[distributed]``), so
+nothing here imports them at module import time: :func:`import_distributed` does, on first
+use, with an error message that says how to install them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from amortflow.exceptions import ArgumentError
+from amortflow.simulation.validation import SeedLike
+
+logger = logging.getLogger("amortflow")
+
+#: Simulations per Dask task when no ``chunk_size`` is given: large enough that the
+#: per-task overhead of Dask (~1 ms) is small next to the simulations, small enough to
+#: keep every worker busy for batches of a few hundred.
+DEFAULT_CHUNK_SIZE = 32
+#: Re-runs of a task that raised something other than a SimulationError (e.g. an OSError
+#: on a flaky file system). A worker that *dies* is handled by the scheduler instead
+#: (``distributed.scheduler.allowed-failures``).
+DEFAULT_RETRIES = 2
+#: Streaming keeps this many tasks per worker thread submitted, so a worker finishing one
+#: task finds the next one already queued.
+DEFAULT_IN_FLIGHT_PER_THREAD = 2
+
+INSTALL_HINT = "pip install amortflow[distributed]"
+
+
+def import_distributed() -> ModuleType:
+    """Return the ``distributed`` module, or raise an ImportError saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            f"Simulating on a Dask cluster needs dask and distributed, which are not installed ({exc}). "
+            f"Install them with: {INSTALL_HINT}"
+        ) from exc
+    return distributed
+
+
+class ClientHandle:
+    """The Dask client of one amortflow object: borrowed from the user, or owned and made lazily.
+
+    Parameters
+    ----------
+    client : distributed.Client, Dask cluster, scheduler address or None
+        A ``Client`` is used as is and never closed by amortflow. A cluster object (e.g.
+        ``LocalCluster``, ``dask_jobqueue.SLURMCluster``) or an address string gets a new
+        ``Client`` that :meth:`close` closes (the cluster itself is left running). ``None``
+        starts a ``LocalCluster`` of processes on first use, closed by :meth:`close`.
+    cluster_kwargs : dict, optional
+        Arguments of that ``LocalCluster``; default one single-threaded worker process per
+        core (``threads_per_worker=1``: Python simulators hold the GIL).
+    """
+
+    def __init__(self, client: Any = None, cluster_kwargs: dict | None = None):
+        self._given = client
+        self._cluster_kwargs = dict(cluster_kwargs or {})
+        self._client = None
+        self._cluster = None
+        if client is not None and not (isinstance(client, str) or _is_client(client) or _is_cluster(client)):
+            raise ArgumentError(
+                "client must be a distributed.Client, a Dask cluster (LocalCluster, SLURMCluster, ...), a scheduler "
+                f"address or None, received {type(client).__name__}."
+            )
+
+    @property
+    def client(self):
+        """The ``distributed.Client``, created on first access if needed."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    @property
+    def owns_client(self) -> bool:
+        """True if :meth:`close` closes the client (it was not given by the user)."""
+        return self._given is None or not _is_client(self._given)
+
+    def _connect(self):
+        distributed = import_distributed()
+        if self._given is None:
+            kwargs = {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1, "processes": True}
+            kwargs.update(self._cluster_kwargs)
+            logger.info("Starting a Dask LocalCluster (%s) for simulations.", kwargs)
+            self._cluster = distributed.LocalCluster(**kwargs)
+            return distributed.Client(self._cluster)
+        if _is_client(self._given):
+            return self._given
+        return distributed.Client(self._given)
+
+    def n_threads(self) -> int:
+        """Worker threads in the cluster now (at least 1, so that callers can size queues)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def close(self) -> None:
+        """Close what this handle created (its client, its LocalCluster); a borrowed client stays open."""
+        if self._client is not None and self.owns_client:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client, self._cluster = None, None
+
+
+def _is_client(obj: Any) -> bool:
+    return type(obj).__name__ == "Client" and hasattr(obj, "submit") and hasattr(obj, "gather")
+
+
+def _is_cluster(obj: Any) -> bool:
+    return hasattr(obj, "scheduler_address") and hasattr(obj, "scale")
+
+
+def root_seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
+    """The root ``SeedSequence`` of a run from an int seed, a ``SeedSequence``, a Generator or ``None``.
+
+    ``None`` draws fresh entropy from the operating system; a Generator gives up 128 bits of
+    its stream (so a seeded Generator gives a reproducible root).
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(seed.integers(0, 2**32, size=4, dtype=np.uint64).tolist())
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ArgumentError(f"seed must be a non-negative int, a SeedSequence, a Generator or None, received {seed!r}.")
+    return np.random.SeedSequence(int(seed))
+
+
+def child_seed(root: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    """Child ``index`` of ``root``: the same as ``root.spawn(index + 1)[index]`` on a fresh root.
+
+    Computed directly from the spawn key, so task ``index`` gets the same stream whichever
+    worker runs it, in whatever order, and no two task indices share a stream.
+    """
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, int(index)), pool_size=root.pool_size)

@@ -1,0 +1,239 @@
+"""A generative model whose batches are simulated as tasks on a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from amortflow.exceptions import ArgumentError, SimulationError
+from amortflow.simulation.distributed._client import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_RETRIES,
+    ClientHandle,
+    child_seed,
+    import_distributed,
+    root_seed_sequence,
+)
+from amortflow.simulation.distributed.tasks import TaskOutcome, merge_raw, simulate_task, task_error
+from amortflow.simulation.prior import check_batch_size
+from amortflow.simulation.validation import SeedLike
+
+logger = logging.getLogger("amortflow")
+
+
+class DaskGenerativeModel:
+    """Simulates any generative model on a Dask cluster, reproducibly.
+
+    ``model(batch_size)`` splits the batch into tasks of ``chunk_size`` simulations, runs
+    them on the cluster's workers and returns one raw dict (the same keys and shapes as the
+    wrapped model) with the tasks' rows in task order. Task ``i`` simulates from child ``i``
+    of ``numpy.random.SeedSequence(seed)``, so for a given ``seed`` (and ``chunk_size``) the
+    simulations are the same whatever the number of workers, the order in which tasks finish
+    or a worker dying and its task being re-run; no two tasks share a random stream.
+
+    Parameters
+    ----------
+    generative_model : GenerativeModel
+        Any picklable callable ``model(batch_size, rng=...)`` returning a raw dict.
+    client : distributed.Client, Dask cluster, address or None
+        Where to simulate. ``None``: a ``LocalCluster`` of single-threaded worker processes
+        on this machine, started on first use and closed by :meth:`close` (or ``with``).
+    chunk_size : int, default 32
+        Simulations per Dask task. Use 1 for simulators that take seconds or more.
+    seed : int, SeedSequence or None
+        Seed of the whole sequence of calls: the ``k``-th batch of a fresh model is the same
+        for the same seed. ``None``: fresh entropy (kept in :attr:`seed_entropy`).
+    on_invalid : {"raise", "drop"}, optional
+        What to do with a task whose model raises a ``SimulationError`` (the message names the
+        simulation's parameters for per-simulation simulators): raise it on the client, or log
+        it, drop the task and simulate a replacement task. Default: the model's ``on_invalid``.
+    retries : int, default 2
+        Dask re-runs of a task that raised anything other than an amortflow error.
+    cluster_kwargs : dict, optional
+        Arguments of the default ``LocalCluster``.
+
+    Notes
+    -----
+    With ``rng=`` given to a call, the call's tasks use the children of a root derived from
+    ``rng`` instead (an int gives the same batch every time). The non-batchable context
+    (e.g. ``n_obs``) is drawn once per *task*; all tasks of one batch must agree on it, so a
+    model whose non-batchable context varies needs ``chunk_size >= batch_size``.
+
+    Examples
+    --------
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> with DaskGenerativeModel(model, Client(n_workers=4), chunk_size=8, seed=1) as dask_model:  # doctest: +SKIP
+    ...     raw = dask_model(batch_size=256)
+    """
+
+    def __init__(
+        self,
+        generative_model: Callable,
+        client: Any = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        seed: SeedLike = None,
+        on_invalid: str | None = None,
+        retries: int = DEFAULT_RETRIES,
+        cluster_kwargs: dict | None = None,
+        max_replacement_rounds: int = 10,
+    ):
+        import_distributed()  # fail now, with the install hint, rather than at the first batch
+        if not callable(generative_model):
+            raise ArgumentError(f"DaskGenerativeModel needs a generative model, received {type(generative_model).__name__}.")
+        self.generative_model = generative_model
+        self.chunk_size = check_batch_size(chunk_size)
+        self.on_invalid = _check_policy(on_invalid if on_invalid is not None else getattr(generative_model, "on_invalid", "raise"))
+        self.retries = _check_count("retries", retries)
+        self.max_replacement_rounds = _check_count("max_replacement_rounds", max_replacement_rounds)
+        self.seed = seed if isinstance(seed, (int, np.integer)) else None
+        self._root = root_seed_sequence(seed)
+        self._next_task = 0
+        self._handle = ClientHandle(client, cluster_kwargs)
+        check_picklable(generative_model)
+
+    # --- what the rest of amortflow reads from a generative model ------------------------
+    prior = property(lambda self: getattr(self.generative_model, "prior", None), doc="The wrapped model's prior.")
+    simulator = property(lambda self: getattr(self.generative_model, "simulator", None), doc="The wrapped model's simulator.")
+    name = property(lambda self: getattr(self.generative_model, "name", "anonymous"), doc="The wrapped model's name.")
+    uses_global_rng = property(lambda self: getattr(self.generative_model, "uses_global_rng", True),
+                               doc="Whether a user function draws from NumPy's global state (seeded per task).")  # fmt: skip
+
+    @property
+    def seed_entropy(self) -> int:
+        """Entropy of the root ``SeedSequence``: pass it as ``seed`` to repeat this model's batches."""
+        return int(self._root.entropy)
+
+    @property
+    def client(self):
+        """The Dask client (a default ``LocalCluster`` is started on first access)."""
+        return self._handle.client
+
+    def __call__(self, batch_size: int, rng: SeedLike = None) -> dict:
+        """Simulate ``batch_size`` simulations on the cluster; see the class docstring for seeding."""
+        batch_size = check_batch_size(batch_size)
+        sizes = [self.chunk_size] * (batch_size // self.chunk_size)
+        if batch_size % self.chunk_size:
+            sizes.append(batch_size % self.chunk_size)
+        if rng is None:
+            root, first = self._root, self._next_task
+        else:
+            root, first = root_seed_sequence(rng), 0
+        raws, next_index = self._simulate_tasks(root, first, sizes)
+        if rng is None:
+            self._next_task = next_index
+        return merge_raw(raws)
+
+    def _simulate_tasks(self, root: np.random.SeedSequence, first: int, sizes: list[int]) -> tuple[list[dict], int]:
+        """Run tasks ``first, first + 1, ...`` and replace dropped ones; returns the raws in order."""
+        raws: list[dict | None] = [None] * len(sizes)
+        todo = [(position, first + position) for position in range(len(sizes))]
+        next_index, rounds = first + len(sizes), 0
+        while todo:
+            outcomes = self._run(root, [(index, sizes[position]) for position, index in todo])
+            failed = []
+            for (position, _), outcome in zip(todo, outcomes):
+                if outcome.error is None:
+                    raws[position] = outcome.raw
+                elif self.on_invalid == "drop" and outcome.droppable:
+                    logger.warning("DaskGenerativeModel %r: dropped task %d: %s", self.name, outcome.index, outcome.error)
+                    failed.append(position)
+                else:
+                    raise task_error(outcome)
+            if failed and rounds >= self.max_replacement_rounds:
+                raise SimulationError(
+                    f"DaskGenerativeModel {self.name!r}: {len(failed)} task(s) still failed after {rounds} rounds of "
+                    "replacement tasks (on_invalid='drop'); check the simulator or the prior range."
+                )
+            todo = [(position, next_index + k) for k, position in enumerate(failed)]
+            next_index, rounds = next_index + len(failed), rounds + 1
+        return raws, next_index
+
+    def _run(self, root: np.random.SeedSequence, tasks: list[tuple[int, int]]) -> list[TaskOutcome]:
+        """Submit ``(index, size)`` tasks and return their outcomes in the same order."""
+        distributed = import_distributed()
+        client, token = self.client, uuid.uuid4().hex[:12]
+        seed_global = bool(self.uses_global_rng)
+        futures = [
+            client.submit(simulate_task, self.generative_model, index, size, child_seed(root, index), seed_global,
+                          key=f"amortflow-simulate-{token}-{index}", retries=self.retries)  # fmt: skip
+            for index, size in tasks
+        ]
+        distributed.wait(futures)
+        try:
+            return [outcome_of(future, index, size) for future, (index, size) in zip(futures, tasks)]
+        finally:
+            client.cancel(futures)  # frees the results on the workers
+
+    def presimulate_and_save(self, folder: str | os.PathLike, batch_size: int, n_batches: int, seed: int | None = None, **kwargs) -> list:
+        """Write shards from the cluster's workers; see :func:`dask_presimulate_and_save`.
+
+        ``seed`` defaults to this model's int ``seed`` (if one was given), so that a resumed
+        run finds the same seed in the manifest.
+        """
+        from amortflow.simulation.distributed.presimulation import dask_presimulate_and_save
+
+        kwargs.setdefault("retries", self.retries)
+        seed = self.seed if seed is None else seed
+        return dask_presimulate_and_save(self.generative_model, folder, batch_size, n_batches, seed, client=self.client, **kwargs)
+
+    def stream(self, buffer_capacity: int, **kwargs):
+        """A :class:`StreamingSimulations` of this model on this client (``chunk_size`` and seed inherited)."""
+        from amortflow.simulation.distributed.streaming import StreamingSimulations
+
+        return StreamingSimulations(self, buffer_capacity=buffer_capacity, **kwargs)
+
+    def close(self) -> None:
+        """Close the client/LocalCluster this model started (a client given by the user stays open)."""
+        self._handle.close()
+
+    def __enter__(self) -> DaskGenerativeModel:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DaskGenerativeModel({self.generative_model!r}, chunk_size={self.chunk_size}, seed_entropy={self.seed_entropy})"
+
+
+def outcome_of(future: Any, index: int, size: int) -> TaskOutcome:
+    """The outcome of a finished future; a task that kept killing its workers counts as an invalid simulation."""
+    distributed = import_distributed()
+    if future.status == "error":
+        exc = future.exception()
+        if isinstance(exc, distributed.KilledWorker):
+            return TaskOutcome(index, size, error=SimulationError(
+                f"the task killed its worker process repeatedly (crash or out of memory in the simulator): {exc}"))  # fmt: skip
+        raise exc
+    return future.result()
+
+
+def check_picklable(model: Any) -> None:
+    """Raise an ArgumentError now if ``model`` cannot be sent to Dask workers."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(model)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means "cannot ship to workers"
+        raise ArgumentError(
+            f"The generative model {model!r} cannot be pickled ({type(exc).__name__}: {exc}), so it cannot be sent to "
+            "Dask workers; avoid open files, locks or TensorFlow objects in its functions."
+        ) from exc
+
+
+def _check_policy(on_invalid: Any) -> str:
+    if on_invalid not in ("raise", "drop"):
+        raise ArgumentError(f"on_invalid must be 'raise' or 'drop', received {on_invalid!r}.")
+    return on_invalid
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ArgumentError(f"{name} must be a non-negative int, received {value!r}.")
+    return int(value)
