@@ -14,6 +14,12 @@ A generative model returns a *raw dict* of numpy arrays (see ``docs/architecture
 """
 
 from amortflow.simulation.context import ContextGenerator
+from amortflow.simulation.distributed import (  # Dask itself is imported only when used
+    DaskGenerativeModel,
+    SimulationBuffer,
+    StreamingSimulations,
+    dask_presimulate_and_save,
+)
 from amortflow.simulation.generative_model import RAW_KEYS, GenerativeModel
 from amortflow.simulation.multi_model import MultiGenerativeModel
 from amortflow.simulation.presimulation import iter_shard_paths, load_shard, presimulate_and_save, read_manifest
@@ -31,4 +37,8 @@ __all__ = [
     "load_shard",
     "presimulate_and_save",
     "read_manifest",
+    "DaskGenerativeModel",
+    "SimulationBuffer",
+    "StreamingSimulations",
+    "dask_presimulate_and_save",
 ]
