@@ -50,7 +50,8 @@ class MCMCResult:
     r_hat : numpy.ndarray
         ``(D,)`` split potential scale reduction (1 at convergence).
     ess : numpy.ndarray
-        ``(D,)`` effective sample size of the pooled draws.
+        ``(D,)`` effective sample size of the pooled draws (the smaller of the ESS for the mean
+        and for the variance, so it bounds the Monte Carlo error of both).
     acceptance_rate : float
         Mean acceptance probability after burn-in (1 for slice sampling).
     kernel : str
@@ -228,13 +229,34 @@ class _Runner:
 
 
 def _find(results, name: str, default):
-    """The field ``name`` of the innermost kernel results that have it (walking ``inner_results``)."""
+    """The field ``name`` of the innermost kernel results that have it.
+
+    Walks ``inner_results`` (adaptation, transformed kernels) and ``accepted_results``
+    (Metropolis-Hastings wrappers such as HMC's).
+    """
     found = default
     while results is not None:
         if hasattr(results, name):
             found = getattr(results, name)
-        results = getattr(results, "inner_results", None)
+        nxt = getattr(results, "inner_results", None)
+        results = nxt if nxt is not None else getattr(results, "accepted_results", None)
     return found
+
+
+def _effective_sample_size(states: np.ndarray) -> np.ndarray:
+    """Conservative ESS per parameter: the smaller of the ESS of ``theta`` and of ``(theta - mean)^2``.
+
+    The first governs the error of posterior means, the second that of variances; HMC with a
+    fixed trajectory can mix the mean well (antithetic chains) but the variance badly.
+    """
+    cross = 1 if states.shape[1] > 1 else None
+    centred_sq = np.square(states - states.mean(axis=(0, 1)))
+    values = [
+        np.asarray(tfp.mcmc.effective_sample_size(tf.constant(x), cross_chain_dims=cross)).reshape(-1, states.shape[-1])
+        for x in (states, centred_sq)
+    ]
+    ess = np.minimum(*values)
+    return ess.sum(axis=0) if cross is None else ess.reshape(-1)
 
 
 def _result(states, accepted, kernel, step_size, rhat_threshold) -> MCMCResult:
@@ -251,9 +273,7 @@ def _result(states, accepted, kernel, step_size, rhat_threshold) -> MCMCResult:
         if num_chains * (2 if split else 1) >= 2
         else np.full(states.shape[-1], np.nan)
     )
-    ess = np.asarray(tfp.mcmc.effective_sample_size(chains, cross_chain_dims=1 if num_chains > 1 else None))
-    if num_chains == 1:
-        ess = ess.reshape(-1)
+    ess = _effective_sample_size(states)
     if np.any(r_hat > rhat_threshold):
         logger.warning(
             "MCMC (%s) has not converged: max R-hat %.3f > %.2f (per parameter: %s). Run longer (num_burnin, "

@@ -33,8 +33,19 @@ def _num_rows(data) -> int:
     return len(data)
 
 
-def train(amortizer, data: Mapping, steps: int, batch_size: int = 128, learning_rate: float = 2e-3, seed: int = 0):
-    """Train ``amortizer`` for ``steps`` Adam steps on minibatches of ``data``; return the losses."""
+def train(
+    amortizer,
+    data: Mapping,
+    steps: int,
+    batch_size: int = 128,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    compiled: bool = True,
+):
+    """Train ``amortizer`` for ``steps`` Adam steps on minibatches of ``data``; return the losses.
+
+    ``compiled=False`` runs eagerly (cheaper than tracing for a handful of steps).
+    """
     rng = np.random.default_rng(seed)
     n = _num_rows(data)
     amortizer.compute_loss(_take(data, np.arange(batch_size)))  # builds every weight eagerly
@@ -42,7 +53,6 @@ def train(amortizer, data: Mapping, steps: int, batch_size: int = 128, learning_
     optimizer = keras.optimizers.Adam(schedule, clipnorm=1.0)
     optimizer.build(amortizer.trainable_variables)
 
-    @tf.function
     def step(batch):
         with tf.GradientTape() as tape:
             loss = amortizer.compute_loss(batch, training=True)
@@ -50,6 +60,8 @@ def train(amortizer, data: Mapping, steps: int, batch_size: int = 128, learning_
         optimizer.apply_gradients(zip(grads, amortizer.trainable_variables))
         return loss
 
+    if compiled:
+        step = tf.function(step)
     losses = [float(step(_take(data, rng.integers(0, n, batch_size)))) for _ in range(steps)]
     return np.asarray(losses)
 
