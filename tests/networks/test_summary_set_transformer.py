@@ -30,10 +30,10 @@ def test_self_attention_blocks_are_permutation_equivariant(block_type, rng):
 
 
 def test_pooling_by_attention_is_invariant_and_returns_one_vector_per_seed(rng):
-    pma = PoolingByMultiHeadAttention(3, num_seeds=4, attention_settings=ATTENTION, dense_settings=DENSE)
+    pma = PoolingByMultiHeadAttention(5, num_seeds=4, attention_settings=ATTENTION, dense_settings=DENSE)
     x = rng.normal(size=(2, 9, 3)).astype("float32")
     out = pma(x).numpy()
-    assert out.shape == (2, 4, 3)
+    assert out.shape == (2, 4, 5)
     np.testing.assert_allclose(pma(x[:, rng.permutation(9)]).numpy(), out, atol=1e-5)
 
 
@@ -51,10 +51,11 @@ def test_set_transformer_structure_follows_its_arguments():
     isab = SetTransformer(3, num_attention_blocks=3, num_inducing_points=5)
     assert [type(b) for b in isab.attention_blocks] == [InducedSelfAttentionBlock] * 3
     assert isab.attention_blocks[0].points.shape == (5, 3)
-    sab = SetTransformer(3, num_inducing_points=None, num_seeds=2)
+    sab = SetTransformer(3, summary_dim=7, num_inducing_points=None, num_seeds=2)
     assert [type(b) for b in sab.attention_blocks] == [SelfAttentionBlock] * 2
     sab.build((None, None, 3))
-    assert sab.output_layer.kernel.shape == (2 * 3, 10)  # num_seeds x input_dim flattened
+    assert sab.pooling.points.shape == (2, 7)
+    assert sab.output_layer.kernel.shape == (2 * 7, 7)  # num_seeds x summary_dim flattened
 
 
 def test_errors_name_the_argument_and_the_shape(rng):

@@ -5,8 +5,9 @@
   ``input_dim`` of its queries (residual connections need it).
 * ``SAB(X) = MAB(X, X)``: self-attention, permutation-equivariant, ``O(N^2)``.
 * ``ISAB(X) = MAB(X, MAB(I, X))`` with ``m`` learned inducing points ``I``: equivariant, ``O(N m)``.
-* ``PMA(Z) = MAB(S, rFF(Z))`` with ``k`` learned seeds ``S``: pools a set into ``k`` vectors,
-  invariant to permutations of ``Z``.
+* ``PMA(Z) = MAB(S, rFF(Z))`` with ``k`` learned seeds ``S``: pools a set into ``k`` vectors
+  of width ``output_dim`` (``rFF`` maps the elements to that width first), invariant to
+  permutations of ``Z``.
 """
 
 from __future__ import annotations
@@ -111,20 +112,19 @@ class SelfAttentionBlock(MultiHeadAttentionBlock):
 
 
 class _LearnedPointsBlock(keras.layers.Layer):
-    """Shared constructor of blocks that own ``num_points`` learned ``input_dim``-vectors."""
+    """Shared constructor of blocks that own ``num_points`` learned vectors of width ``dim``."""
 
-    def __init__(self, input_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs):
+    def __init__(self, dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs):
         super().__init__(**kwargs)
         self.block_args = dict(
-            input_dim=input_dim,
             attention_settings=attention_settings,
             num_dense_fc=num_dense_fc,
             dense_settings=dense_settings,
             use_layer_norm=use_layer_norm,
         )
-        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.dim = dim
         self.num_points = num_points
-        self.points = self.add_weight(shape=(num_points, input_dim), initializer="glorot_uniform", name="points")
+        self.points = self.add_weight(shape=(num_points, dim), initializer="glorot_uniform", name="points")
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
@@ -145,10 +145,12 @@ class InducedSelfAttentionBlock(_LearnedPointsBlock):
         use_layer_norm: bool = True,
         **kwargs,
     ):
+        input_dim = check_positive_int("input_dim", input_dim)
         num_points = check_positive_int("num_inducing_points", num_inducing_points)
         super().__init__(input_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs)
-        self.induced = MultiHeadAttentionBlock(**self.block_args, name="induced")
-        self.output_block = MultiHeadAttentionBlock(**self.block_args, name="output")
+        self.input_dim = input_dim
+        self.induced = MultiHeadAttentionBlock(input_dim, **self.block_args, name="induced")
+        self.output_block = MultiHeadAttentionBlock(input_dim, **self.block_args, name="output")
 
     def build(self, input_shape):
         points_shape = (input_shape[0], self.num_points, self.input_dim)
@@ -165,21 +167,23 @@ class InducedSelfAttentionBlock(_LearnedPointsBlock):
 
     def get_config(self):
         config = super().get_config()
-        config.update(self.block_args, num_inducing_points=self.num_points)
+        config.update(self.block_args, input_dim=self.input_dim, num_inducing_points=self.num_points)
         return config
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
 class PoolingByMultiHeadAttention(_LearnedPointsBlock):
-    """``PMA_k(Z) = MAB(S, rFF(Z))`` with ``k = num_seeds`` learned seeds ``S``.
+    """``PMA_k(Z) = MAB(S, rFF(Z))`` with ``k = num_seeds`` learned seeds ``S`` of width ``output_dim``.
 
-    ``(B, N, input_dim) -> (B, k, input_dim)``, invariant to permutations of the ``N`` axis.
+    ``(B, N, d) -> (B, k, output_dim)``, invariant to permutations of the ``N`` axis. ``rFF``
+    maps every element from ``d`` to ``output_dim`` features before the attention pooling,
+    so the pooled width does not depend on (and is not limited by) the input width ``d``.
     Other arguments as in :class:`MultiHeadAttentionBlock`.
     """
 
     def __init__(
         self,
-        input_dim: int,
+        output_dim: int,
         num_seeds: int = 1,
         attention_settings: Mapping[str, Any] | None = None,
         num_dense_fc: int = 2,
@@ -187,16 +191,18 @@ class PoolingByMultiHeadAttention(_LearnedPointsBlock):
         use_layer_norm: bool = True,
         **kwargs,
     ):
+        output_dim = check_positive_int("output_dim", output_dim)
         num_points = check_positive_int("num_seeds", num_seeds)
-        super().__init__(input_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs)
+        super().__init__(output_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs)
+        self.output_dim = output_dim
         self.fc = dense_stack(num_dense_fc, merge_settings(DEFAULT_ATTENTION_DENSE, dense_settings), "fc")
-        self.fc.add(keras.layers.Dense(input_dim, name="fc_out"))
-        self.pooling = MultiHeadAttentionBlock(**self.block_args, name="pooling")
+        self.fc.add(keras.layers.Dense(output_dim, name="fc_out"))
+        self.pooling = MultiHeadAttentionBlock(output_dim, **self.block_args, name="pooling")
 
     def build(self, input_shape):
         self.fc.build(tuple(input_shape))
-        z_shape = (*tuple(input_shape)[:-1], self.input_dim)
-        self.pooling.build((input_shape[0], self.num_points, self.input_dim), z_shape)
+        z_shape = (*tuple(input_shape)[:-1], self.output_dim)
+        self.pooling.build((input_shape[0], self.num_points, self.output_dim), z_shape)
         self.built = True
 
     def call(self, x, training=False):
@@ -204,9 +210,9 @@ class PoolingByMultiHeadAttention(_LearnedPointsBlock):
         return self.pooling(_batch_broadcast(self.points, x), z, training=training)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_points, self.input_dim)
+        return (input_shape[0], self.num_points, self.output_dim)
 
     def get_config(self):
         config = super().get_config()
-        config.update(self.block_args, num_seeds=self.num_points)
+        config.update(self.block_args, output_dim=self.output_dim, num_seeds=self.num_points)
         return config

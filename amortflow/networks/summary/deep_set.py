@@ -171,9 +171,12 @@ class DeepSet(keras.layers.Layer):
 
     Examples
     --------
+    >>> import numpy as np
     >>> net = DeepSet(summary_dim=10)
-    >>> net(np.zeros((32, 50, 4), "float32")).shape
-    TensorShape([32, 10])
+    >>> tuple(net(np.zeros((32, 50, 4), "float32")).shape)
+    (32, 10)
+    >>> tuple(net(np.zeros((32, 7, 4), "float32")).shape)  # another set size, same network
+    (32, 10)
     """
 
     def __init__(

@@ -5,8 +5,11 @@ Permutation-Invariant Neural Networks", ICML.
 
 ``(B, N, input_dim)`` -> ``num_attention_blocks`` equivariant blocks (ISAB with learned
 inducing points, or SAB when ``num_inducing_points=None``) -> PMA pooling into
-``num_seeds`` vectors -> flatten -> ``Dense(summary_dim)``. All blocks keep the width
-``input_dim``; ``attention_settings["key_dim"]`` sets the width inside the attention heads.
+``num_seeds`` vectors of width ``summary_dim`` -> flatten -> ``Dense(summary_dim)``
+(as in BayesFlow 1). The equivariant blocks keep the width ``input_dim`` (residual
+connections); ``attention_settings["key_dim"]`` sets the width inside the attention
+heads, and PMA's row-wise MLP lifts every element to ``summary_dim`` features before
+pooling, so the summary is not limited to ``input_dim`` numbers.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ class SetTransformer(keras.layers.Layer):
                 InducedSelfAttentionBlock(num_inducing_points=num_inducing_points, **block_args, name=f"isab_{i}")
                 for i in range(num_attention_blocks)
             ]
-        self.pooling = PoolingByMultiHeadAttention(num_seeds=num_seeds, **block_args, name="pma")
+        pooling_args = {k: v for k, v in block_args.items() if k != "input_dim"}
+        self.pooling = PoolingByMultiHeadAttention(summary_dim, num_seeds, **pooling_args, name="pma")
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
         self._config = dict(
             block_args,
@@ -100,15 +104,15 @@ class SetTransformer(keras.layers.Layer):
         for block in self.attention_blocks:
             block.build(tuple(input_shape))
         self.pooling.build(tuple(input_shape))
-        self.output_layer.build((input_shape[0], self.pooling.num_points * self.input_dim))
+        self.output_layer.build((input_shape[0], self.pooling.num_points * self.summary_dim))
         self.built = True
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
         for block in self.attention_blocks:
             x = block(x, training=training)
-        pooled = self.pooling(x, training=training)  # (B, num_seeds, input_dim)
-        flat = keras.ops.reshape(pooled, (-1, self.pooling.num_points * self.input_dim))
+        pooled = self.pooling(x, training=training)  # (B, num_seeds, summary_dim)
+        flat = keras.ops.reshape(pooled, (-1, self.pooling.num_points * self.summary_dim))
         return self.output_layer(flat)
 
     def compute_output_shape(self, input_shape):
