@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,9 +13,9 @@ from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise :class:`ArgumentError` naming ``name`` if it is below ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ArgumentError(f"{name} must be an int >= {minimum}, received {value!r}")
-    return int(value)
+    return int(value)  # a plain int also for NumPy integers, so configs stay JSON-serializable
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> Any:

@@ -195,6 +195,9 @@ class DeepSet(keras.layers.Layer):
         super().__init__(**kwargs)
         self.summary_dim = check_positive_int("summary_dim", summary_dim)
         self.num_equiv = check_positive_int("num_equiv", num_equiv, minimum=0)
+        num_dense_s1 = check_positive_int("num_dense_s1", num_dense_s1)
+        num_dense_s2 = check_positive_int("num_dense_s2", num_dense_s2)
+        num_dense_s3 = check_positive_int("num_dense_s3", num_dense_s3)
         module_args = (num_dense_s1, num_dense_s2)
         dense_args = (dense_s1_args, dense_s2_args)
         self.equivariant_modules = [
@@ -202,13 +205,13 @@ class DeepSet(keras.layers.Layer):
             for i in range(num_equiv)
         ]
         self.invariant_module = InvariantModule(*module_args, *dense_args, pooling_fun, name="invariant")
-        self.output_layer = keras.layers.Dense(summary_dim, name="output")
+        self.output_layer = keras.layers.Dense(self.summary_dim, name="output")
         self._config = dict(
-            summary_dim=summary_dim,
+            summary_dim=self.summary_dim,
             num_dense_s1=num_dense_s1,
             num_dense_s2=num_dense_s2,
             num_dense_s3=num_dense_s3,
-            num_equiv=num_equiv,
+            num_equiv=self.num_equiv,
             dense_s1_args=dense_s1_args,
             dense_s2_args=dense_s2_args,
             dense_s3_args=dense_s3_args,

@@ -88,9 +88,9 @@ class SequenceNetwork(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
-        check_positive_int("num_conv_layers", num_conv_layers, minimum=0)
-        check_positive_int("lstm_units", lstm_units)
+        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
+        num_conv_layers = check_positive_int("num_conv_layers", num_conv_layers, minimum=0)
+        lstm_units = check_positive_int("lstm_units", lstm_units)
         self.conv_layers = [MultiConv1D(conv_settings, name=f"multi_conv_{i}") for i in range(num_conv_layers)]
         lstm = keras.layers.LSTM(lstm_units, name="lstm")
         self.recurrent = keras.layers.Bidirectional(lstm, name="bidirectional") if bidirectional else lstm

@@ -70,9 +70,11 @@ class SetTransformer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = check_positive_int("input_dim", input_dim)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
-        check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        self.input_dim = input_dim = check_positive_int("input_dim", input_dim)
+        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
+        num_attention_blocks = check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        num_seeds = check_positive_int("num_seeds", num_seeds)
+        num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
         block_args = dict(
             input_dim=input_dim,
             attention_settings=attention_settings,
@@ -83,7 +85,7 @@ class SetTransformer(keras.layers.Layer):
         if num_inducing_points is None:
             self.attention_blocks = [SelfAttentionBlock(**block_args, name=f"sab_{i}") for i in range(num_attention_blocks)]
         else:
-            check_positive_int("num_inducing_points", num_inducing_points)
+            num_inducing_points = check_positive_int("num_inducing_points", num_inducing_points)
             self.attention_blocks = [
                 InducedSelfAttentionBlock(num_inducing_points=num_inducing_points, **block_args, name=f"isab_{i}")
                 for i in range(num_attention_blocks)
