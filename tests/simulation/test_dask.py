@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import dask
 import numpy as np
@@ -103,6 +104,15 @@ def test_batches_are_reproducible_and_independent_of_workers(client):
     assert np.unique(draws).size == draws.size
     # rng= gives a batch that depends only on that seed.
     np.testing.assert_array_equal(first(5, rng=3)["sim_data"], again(5, rng=3)["sim_data"])
+
+
+def test_calls_from_two_threads_get_disjoint_tasks(client):
+    model = make_model()
+    dask_model = DaskGenerativeModel(model, client, chunk_size=3, seed=4)
+    with ThreadPoolExecutor(2) as pool:  # e.g. the trainer's producer thread and a validation call
+        batches = list(pool.map(dask_model, [6, 6]))
+    draws, _ = reference_rows(model, 4, [3] * 4)
+    np.testing.assert_array_equal(sorted_rows(np.concatenate([b["prior_draws"] for b in batches])), sorted_rows(draws))
 
 
 def test_simulator_errors_name_the_parameters_and_follow_on_invalid(client, caplog):

@@ -141,3 +141,17 @@ def child_seed(root: np.random.SeedSequence, index: int) -> np.random.SeedSequen
     worker runs it, in whatever order, and no two task indices share a stream.
     """
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, int(index)), pool_size=root.pool_size)
+
+
+def check_policy(on_invalid: Any) -> str:
+    """``on_invalid`` if it is ``"raise"`` or ``"drop"``, else an ArgumentError."""
+    if on_invalid not in ("raise", "drop"):
+        raise ArgumentError(f"on_invalid must be 'raise' or 'drop', received {on_invalid!r}.")
+    return on_invalid
+
+
+def check_count(name: str, value: Any) -> int:
+    """``value`` as a non-negative int, else an ArgumentError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ArgumentError(f"{name} must be a non-negative int, received {value!r}.")
+    return int(value)

@@ -51,7 +51,7 @@ class SimulationBuffer:
     --------
     >>> buffer = SimulationBuffer(capacity=4)
     >>> buffer.add({"prior_draws": np.zeros((6, 2)), "sim_data": np.arange(6.0)[:, None]})
-    >>> buffer.fill, buffer.total_added, sorted(buffer.sample(4, rng=0)["sim_data"].ravel())
+    >>> buffer.fill, buffer.total_added, sorted(buffer.sample(4, rng=0)["sim_data"].ravel().tolist())
     (4, 6, [2.0, 3.0, 4.0, 5.0])
     """
 

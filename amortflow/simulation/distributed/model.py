@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +17,8 @@ from amortflow.simulation.distributed._client import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_RETRIES,
     ClientHandle,
+    check_count,
+    check_policy,
     child_seed,
     import_distributed,
     root_seed_sequence,
@@ -88,12 +92,13 @@ class DaskGenerativeModel:
             raise ArgumentError(f"DaskGenerativeModel needs a generative model, received {type(generative_model).__name__}.")
         self.generative_model = generative_model
         self.chunk_size = check_batch_size(chunk_size)
-        self.on_invalid = _check_policy(on_invalid if on_invalid is not None else getattr(generative_model, "on_invalid", "raise"))
-        self.retries = _check_count("retries", retries)
-        self.max_replacement_rounds = _check_count("max_replacement_rounds", max_replacement_rounds)
+        self.on_invalid = check_policy(on_invalid if on_invalid is not None else getattr(generative_model, "on_invalid", "raise"))
+        self.retries = check_count("retries", retries)
+        self.max_replacement_rounds = check_count("max_replacement_rounds", max_replacement_rounds)
         self.seed = seed if isinstance(seed, (int, np.integer)) else None
         self._root = root_seed_sequence(seed)
         self._next_task = 0
+        self._lock = threading.Lock()  # calls from several threads (training, validation) get disjoint tasks
         self._handle = ClientHandle(client, cluster_kwargs)
         check_picklable(generative_model)
 
@@ -121,19 +126,22 @@ class DaskGenerativeModel:
         if batch_size % self.chunk_size:
             sizes.append(batch_size % self.chunk_size)
         if rng is None:
-            root, first = self._root, self._next_task
+            root, reserve = self._root, self._reserve
         else:
-            root, first = root_seed_sequence(rng), 0
-        raws, next_index = self._simulate_tasks(root, first, sizes)
-        if rng is None:
-            self._next_task = next_index
-        return merge_raw(raws)
+            root, reserve = root_seed_sequence(rng), _own_numbering()
+        return merge_raw(self._simulate_tasks(root, reserve, sizes))
 
-    def _simulate_tasks(self, root: np.random.SeedSequence, first: int, sizes: list[int]) -> tuple[list[dict], int]:
-        """Run tasks ``first, first + 1, ...`` and replace dropped ones; returns the raws in order."""
+    def _reserve(self, n_tasks: int) -> list[int]:
+        """The next ``n_tasks`` indices of this model's task counter."""
+        with self._lock:
+            first, self._next_task = self._next_task, self._next_task + n_tasks
+        return list(range(first, first + n_tasks))
+
+    def _simulate_tasks(self, root: np.random.SeedSequence, reserve: Callable, sizes: list[int]) -> list[dict]:
+        """Run one task per size, replacing dropped ones by new task indices; the raws in order."""
         raws: list[dict | None] = [None] * len(sizes)
-        todo = [(position, first + position) for position in range(len(sizes))]
-        next_index, rounds = first + len(sizes), 0
+        todo = list(zip(range(len(sizes)), reserve(len(sizes))))
+        rounds = 0
         while todo:
             outcomes = self._run(root, [(index, sizes[position]) for position, index in todo])
             failed = []
@@ -150,9 +158,9 @@ class DaskGenerativeModel:
                     f"DaskGenerativeModel {self.name!r}: {len(failed)} task(s) still failed after {rounds} rounds of "
                     "replacement tasks (on_invalid='drop'); check the simulator or the prior range."
                 )
-            todo = [(position, next_index + k) for k, position in enumerate(failed)]
-            next_index, rounds = next_index + len(failed), rounds + 1
-        return raws, next_index
+            todo = list(zip(failed, reserve(len(failed))))
+            rounds += 1
+        return raws
 
     def _run(self, root: np.random.SeedSequence, tasks: list[tuple[int, int]]) -> list[TaskOutcome]:
         """Submit ``(index, size)`` tasks and return their outcomes in the same order."""
@@ -164,11 +172,11 @@ class DaskGenerativeModel:
                           key=f"amortflow-simulate-{token}-{index}", retries=self.retries)  # fmt: skip
             for index, size in tasks
         ]
-        distributed.wait(futures)
         try:
+            distributed.wait(futures)
             return [outcome_of(future, index, size) for future, (index, size) in zip(futures, tasks)]
-        finally:
-            client.cancel(futures)  # frees the results on the workers
+        finally:  # interrupted (or failed): do not leave tasks running on the cluster
+            client.cancel([future for future in futures if not future.done()])
 
     def presimulate_and_save(self, folder: str | os.PathLike, batch_size: int, n_batches: int, seed: int | None = None, **kwargs) -> list:
         """Write shards from the cluster's workers; see :func:`dask_presimulate_and_save`.
@@ -214,6 +222,12 @@ def outcome_of(future: Any, index: int, size: int) -> TaskOutcome:
     return future.result()
 
 
+def _own_numbering() -> Callable[[int], list[int]]:
+    """Task indices 0, 1, 2, ... of one call that brought its own ``rng``."""
+    counter = itertools.count()
+    return lambda n_tasks: [next(counter) for _ in range(n_tasks)]
+
+
 def check_picklable(model: Any) -> None:
     """Raise an ArgumentError now if ``model`` cannot be sent to Dask workers."""
     import cloudpickle
@@ -225,15 +239,3 @@ def check_picklable(model: Any) -> None:
             f"The generative model {model!r} cannot be pickled ({type(exc).__name__}: {exc}), so it cannot be sent to "
             "Dask workers; avoid open files, locks or TensorFlow objects in its functions."
         ) from exc
-
-
-def _check_policy(on_invalid: Any) -> str:
-    if on_invalid not in ("raise", "drop"):
-        raise ArgumentError(f"on_invalid must be 'raise' or 'drop', received {on_invalid!r}.")
-    return on_invalid
-
-
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ArgumentError(f"{name} must be a non-negative int, received {value!r}.")
-    return int(value)

@@ -83,6 +83,7 @@ def dask_presimulate_and_save(
     batch_size, n_batches = check_batch_size(batch_size), check_batch_size(n_batches)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ArgumentError(f"dask_presimulate_and_save(seed=...) must be a non-negative int or None, received {seed!r}.")
+    import_distributed()
     check_picklable(generative_model)
     folder = Path(folder).resolve()  # workers may run in another working directory
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,7 +124,7 @@ def _fan_out(client, model: Callable, folder: Path, manifest: dict, todo: list[i
             manifest.setdefault("keys", outcome.entry["keys"])
             serial._write_json(folder / serial.MANIFEST_NAME, manifest)
     finally:
-        client.cancel(list(futures))  # after an error: stop the shards still running
+        client.cancel([future for future in futures if not future.done()])  # after an error: stop the rest
 
 
 def _check_visible(folder: Path, index: int, entry: dict) -> None:

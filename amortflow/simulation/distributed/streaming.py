@@ -25,12 +25,14 @@ from amortflow.simulation.distributed._client import (
     DEFAULT_IN_FLIGHT_PER_THREAD,
     DEFAULT_RETRIES,
     ClientHandle,
+    check_count,
+    check_policy,
     child_seed,
     import_distributed,
     root_seed_sequence,
 )
 from amortflow.simulation.distributed.buffer import SimulationBuffer
-from amortflow.simulation.distributed.model import DaskGenerativeModel, _check_count, _check_policy, check_picklable, outcome_of
+from amortflow.simulation.distributed.model import DaskGenerativeModel, check_picklable, outcome_of
 from amortflow.simulation.distributed.tasks import TaskOutcome, simulate_task, task_error
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.validation import SeedLike, resolve_rng
@@ -132,8 +134,8 @@ class StreamingSimulations:
         self._owns_handle = not (lender and client is None)
         self.chunk_size = check_batch_size(chunk_size or (lender.chunk_size if lender else DEFAULT_CHUNK_SIZE))
         default_policy = lender.on_invalid if lender else getattr(model, "on_invalid", "raise")
-        self.on_invalid = _check_policy(on_invalid if on_invalid is not None else default_policy)
-        self.retries = _check_count("retries", retries if retries is not None else (lender.retries if lender else DEFAULT_RETRIES))
+        self.on_invalid = check_policy(on_invalid if on_invalid is not None else default_policy)
+        self.retries = check_count("retries", retries if retries is not None else (lender.retries if lender else DEFAULT_RETRIES))
         self.buffer_capacity = check_batch_size(buffer_capacity)
         self.watermark = self.buffer_capacity if watermark is None else check_batch_size(watermark)
         if self.watermark > self.buffer_capacity:
@@ -181,11 +183,13 @@ class StreamingSimulations:
         """Stop submitting, cancel tasks in flight, stop the collector; close a client this object started."""
         if self._state == "running":
             self._state = "closed"
-            with self._cond:
-                futures = [future for future, _, _ in self._in_flight.values()]
-            if futures:
-                self._handle.client.cancel(futures)
-            self._thread.join(timeout=30)
+            deadline = time.monotonic() + 30
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                with self._cond:  # again each round: a task may have been submitted meanwhile
+                    futures = [future for future, _, _ in self._in_flight.values() if not future.done()]
+                if futures:
+                    self._handle.client.cancel(futures)
+                self._thread.join(timeout=0.5)
         self._state = "closed"
         if self._owns_handle:
             self._handle.close()
