@@ -25,6 +25,9 @@ from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, 
 #: Keys holding per-data-set conditions (sliced together when work is chunked over data sets).
 CONDITION_KEYS = ("summary_conditions", "direct_conditions")
 
+#: At most this many data sets go through a summary network at once (memory of set-valued data).
+MAX_DATASETS_PER_CHUNK = 1024
+
 #: Show a progress bar automatically from this many network calls on.
 AUTO_PROGRESS_MIN_CHUNKS = 10
 
@@ -101,10 +104,15 @@ def plan_chunks(n_datasets: int, n_samples: int, batch_size: int | None, max_row
     Returns ``(datasets_per_chunk, draws_per_chunk)``. ``batch_size`` caps the data sets per call.
     """
     draws = min(n_samples, max_rows)
-    datasets = max(1, max_rows // draws)
+    datasets = max(1, min(max_rows // draws, MAX_DATASETS_PER_CHUNK))
     if batch_size is not None:
         datasets = min(datasets, check_positive_int("batch_size", batch_size))
     return min(datasets, n_datasets), draws
+
+
+def datasets_per_call(batch_size: int | None, default: int = MAX_DATASETS_PER_CHUNK) -> int:
+    """Data sets per network call of a density query: ``batch_size`` or ``default``."""
+    return default if batch_size is None else check_positive_int("batch_size", batch_size)
 
 
 def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:

@@ -25,6 +25,7 @@ from amortflow.amortizers.base import (
     check_input_dict,
     check_positive_int,
     chunk_ranges,
+    datasets_per_call,
     dummy_inputs,
     maybe_deserialize,
     maybe_serialize,
@@ -123,10 +124,11 @@ class AmortizedLikelihood(Amortizer):
         """
         observables, conditions = self._inputs(input_dict)
         n = leading(conditions)
-        step = n if batch_size is None else check_positive_int("batch_size", batch_size)
+        n_obs = int(np.prod(np.shape(observables)[1:-1])) if np.ndim(observables) > 2 else 1
+        step = datasets_per_call(batch_size, max(1, self._default_max_rows() // max(n_obs, 1)))
         pieces = [
             self.log_likelihood_tensor(observables[start:stop], conditions[start:stop])
-            for start, stop in chunk_ranges(n, max(step, 1))
+            for start, stop in chunk_ranges(n, step)
         ]
         result = tf.concat(pieces, axis=0)
         return as_numpy(result) if to_numpy else result

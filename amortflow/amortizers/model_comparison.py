@@ -22,9 +22,9 @@ from amortflow.amortizers.base import (
     Amortizer,
     as_float,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     count_datasets,
+    datasets_per_call,
     dummy_inputs,
     maybe_deserialize,
     maybe_serialize,
@@ -145,8 +145,8 @@ class AmortizedModelComparison(Amortizer):
     def _outputs_chunked(self, input_dict, batch_size):
         check_input_dict("AmortizedModelComparison.posterior_probs", input_dict)
         n = count_datasets(input_dict)
-        step = n if batch_size is None else check_positive_int("batch_size", batch_size)
-        return tf.concat([self(slice_inputs(input_dict, a, b)) for a, b in chunk_ranges(n, max(step, 1))], axis=0)
+        step = datasets_per_call(batch_size)
+        return tf.concat([self(slice_inputs(input_dict, a, b)) for a, b in chunk_ranges(n, step)], axis=0)
 
     # --- integration ---------------------------------------------------------------------
     def default_configurator(self, generative_model=None):

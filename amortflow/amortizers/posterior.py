@@ -21,12 +21,14 @@ import numpy as np
 import tensorflow as tf
 
 from amortflow.amortizers.base import (
+    MAX_DATASETS_PER_CHUNK,
     Amortizer,
     as_matrix,
     check_input_dict,
     check_positive_int,
     chunk_ranges,
     count_datasets,
+    datasets_per_call,
     dummy_inputs,
     maybe_deserialize,
     maybe_serialize,
@@ -196,9 +198,9 @@ class AmortizedPosterior(Amortizer):
         if parameters.ndim == 3:
             return self._log_posterior_of_draws(input_dict, parameters, batch_size, to_numpy)
         n = parameters.shape[0] if parameters.ndim else 1
-        step = n if batch_size is None else check_positive_int("batch_size", batch_size)
+        step = datasets_per_call(batch_size)
         pieces = []
-        for start, stop in chunk_ranges(n, max(step, 1)):
+        for start, stop in chunk_ranges(n, step):
             chunk = {**slice_inputs(input_dict, start, stop), "parameters": parameters[start:stop]}
             pieces.append(self._log_prob_tensor(chunk)[0])
         result = tf.concat(pieces, axis=0) if pieces else tf.zeros((0,))
@@ -206,9 +208,10 @@ class AmortizedPosterior(Amortizer):
 
     def _log_posterior_of_draws(self, input_dict, draws: np.ndarray, batch_size, to_numpy_flag):
         n_datasets, n_draws, _ = draws.shape
-        step = max(1, self._default_max_rows() // max(n_draws, 1)) if batch_size is None else batch_size
+        fitting = max(1, min(self._default_max_rows() // max(n_draws, 1), MAX_DATASETS_PER_CHUNK))
+        step = datasets_per_call(batch_size, fitting)
         pieces = []
-        for start, stop in chunk_ranges(n_datasets, check_positive_int("batch_size", step)):
+        for start, stop in chunk_ranges(n_datasets, step):
             condition, _ = self.summarize(slice_inputs(input_dict, start, stop))
             flat = draws[start:stop].reshape(-1, draws.shape[-1])
             if condition is not None:

@@ -34,6 +34,7 @@ from amortflow.amortizers.base import (
     check_positive_int,
     chunk_ranges,
     count_datasets,
+    datasets_per_call,
     dummy_inputs,
     maybe_deserialize,
     maybe_serialize,
@@ -143,10 +144,8 @@ class AmortizedRatio(Amortizer):
                 f"{self.num_contrastive} simulations, received parameters {describe_shape(parameters)}."
             )
         joint = self.logits(parameters, conditions, training)
-        marginal = tf.stack(
-            [self.logits(tf.gather(parameters, idx), conditions, training) for idx in self._contrastive_indices(batch_size)],
-            axis=-1,
-        )  # (B, K)
+        shuffled = [tf.gather(parameters, idx) for idx in self._contrastive_indices(batch_size)]
+        marginal = tf.stack([self.logits(theta, conditions, training) for theta in shuffled], axis=-1)  # (B, K)
         if self.loss == "nre_a":
             return tf.reduce_mean(tf.nn.softplus(-joint)) + tf.reduce_mean(tf.nn.softplus(marginal))
         candidates = tf.concat([joint[:, None], marginal[:, :-1]], axis=-1)  # true theta first
@@ -173,9 +172,9 @@ class AmortizedRatio(Amortizer):
         check_input_dict("AmortizedRatio.log_ratio", input_dict, ("parameters",))
         self._remember_inputs(input_dict)
         n = count_datasets(input_dict, ("parameters", "summary_conditions", "direct_conditions"))
-        step = n if batch_size is None else check_positive_int("batch_size", batch_size)
+        step = datasets_per_call(batch_size)
         pieces = []
-        for start, stop in chunk_ranges(n, max(step, 1)):
+        for start, stop in chunk_ranges(n, step):
             chunk = slice_inputs(input_dict, start, stop, ("parameters", "summary_conditions", "direct_conditions"))
             pieces.append(self.logits(chunk["parameters"], self.conditions(chunk)))
         result = tf.concat(pieces, axis=0)

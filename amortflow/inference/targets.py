@@ -75,7 +75,8 @@ def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
 
 def _ratio_fn(amortizer, x_obs) -> LogLikelihoodFn:
     if isinstance(x_obs, Mapping):
-        inputs = {key: _single_dataset(x_obs, key, required=False) for key in ("summary_conditions", "direct_conditions")}
+        keys = ("summary_conditions", "direct_conditions")
+        inputs = {key: _single_dataset(x_obs, key, required=False) for key in keys}
     else:
         array = np.asarray(x_obs, dtype=np.float32)[None]
         key = "summary_conditions" if amortizer.summary_net is not None else "direct_conditions"

@@ -97,7 +97,9 @@ def tiny_deep_set(summary_dim: int = 4) -> DeepSet:
 #: Factories ``num_params -> network`` of every inference-network type an amortizer accepts.
 INFERENCE_NETWORK_FACTORIES = {
     "invertible_affine": lambda d: tiny_flow(d),
-    "invertible_spline": lambda d: tiny_flow(d, coupling_design="spline", coupling_settings={**TINY_COUPLING, "bins": 8}),
+    "invertible_spline": lambda d: tiny_flow(
+        d, coupling_design="spline", coupling_settings={**TINY_COUPLING, "bins": 8}
+    ),
     "maf": lambda d: MaskedAutoregressiveFlow(d, num_layers=2, hidden_units=(16, 16)),
     "mdn": lambda d: MixtureDensityNetwork(d, num_components=3, hidden_units=(16,)),
 }

@@ -86,7 +86,8 @@ def test_joint_amortizer_sums_losses_and_answers_both_questions():
         "likelihood_inputs": {"observables": x, "conditions": mu},
     }
     total = float(joint.compute_loss(conf))
-    parts = float(posterior.compute_loss(conf["posterior_inputs"])) + float(likelihood.compute_loss(conf["likelihood_inputs"]))
+    parts = float(posterior.compute_loss(conf["posterior_inputs"]))
+    parts += float(likelihood.compute_loss(conf["likelihood_inputs"]))
     np.testing.assert_allclose(total, parts, rtol=1e-6)
     assert joint.summary_net is posterior.summary_net
     assert joint.sample_parameters(conf, n_samples=5, seed=0).shape == (8, 5, 2)

@@ -70,13 +70,18 @@ def test_nre_b_is_invariant_to_a_constant():
     np.testing.assert_allclose(values, values[1], rtol=1e-5)
 
 
+def nre_c_loss(data, offset: float, gamma: float) -> float:
+    amortizer = AmortizedRatio(ExactLogRatio(offset), num_contrastive=4, loss="nre_c", gamma=gamma, seed=7)
+    return float(amortizer.compute_loss(data))
+
+
 def test_nre_c_gamma_weighs_the_two_classes():
     # gamma -> large: the class-0 term vanishes and NRE-C approaches NRE-B's shift invariance.
     data = joint_pairs(4096)
     spread = []
     for gamma in (1.0, 1000.0):
         values = [
-            float(AmortizedRatio(ExactLogRatio(c), num_contrastive=4, loss="nre_c", gamma=gamma, seed=7).compute_loss(data))
+            nre_c_loss(data, offset=c, gamma=gamma)
             for c in (0.0, 0.5)
         ]
         spread.append(values[1] - values[0])

@@ -40,6 +40,13 @@ def make_amortizers():
     """name -> (amortizer, training inputs)."""
     posterior, likelihood, model = make_inputs()
     spline = {"dense_args": {"units": 16}, "bins": 6}
+    maf = MaskedAutoregressiveFlow(2, num_layers=2, hidden_units=(8,))
+    mdn = MixtureDensityNetwork(2, num_components=2, hidden_units=(8,))
+    joint = AmortizedPosteriorLikelihood(
+        AmortizedPosterior(tiny_flow(2), tiny_deep_set()), AmortizedLikelihood(tiny_flow(2))
+    )
+    ratio = AmortizedRatio(RatioClassifier(hidden_units=(16,)), tiny_deep_set(), num_contrastive=3, loss="nre_c")
+    classifier = ModelClassifier(2, hidden_units=(16,), head="evidential")
     post = AmortizedPosterior(
         tiny_flow(2, permutation="learnable"),
         tiny_deep_set(),
@@ -50,15 +57,12 @@ def make_amortizers():
     lik = AmortizedLikelihood(tiny_flow(2, coupling_design="spline", coupling_settings=spline))
     return {
         "posterior": (post, posterior),
-        "posterior_maf": (AmortizedPosterior(MaskedAutoregressiveFlow(2, num_layers=2, hidden_units=(8,)), tiny_deep_set()), posterior),
-        "posterior_mdn": (AmortizedPosterior(MixtureDensityNetwork(2, num_components=2, hidden_units=(8,)), tiny_deep_set()), posterior),
+        "posterior_maf": (AmortizedPosterior(maf, tiny_deep_set()), posterior),
+        "posterior_mdn": (AmortizedPosterior(mdn, tiny_deep_set()), posterior),
         "likelihood": (lik, likelihood),
-        "joint": (
-            AmortizedPosteriorLikelihood(AmortizedPosterior(tiny_flow(2), tiny_deep_set()), AmortizedLikelihood(tiny_flow(2))),
-            {"posterior_inputs": posterior, "likelihood_inputs": likelihood},
-        ),
-        "ratio": (AmortizedRatio(RatioClassifier(hidden_units=(16,)), tiny_deep_set(), num_contrastive=3, loss="nre_c"), posterior),
-        "model_comparison": (AmortizedModelComparison(ModelClassifier(2, hidden_units=(16,), head="evidential"), tiny_deep_set()), model),
+        "joint": (joint, {"posterior_inputs": posterior, "likelihood_inputs": likelihood}),
+        "ratio": (ratio, posterior),
+        "model_comparison": (AmortizedModelComparison(classifier, tiny_deep_set()), model),
     }
 
 
@@ -68,7 +72,8 @@ def query(name, amortizer, inputs):
     if name.startswith("posterior"):
         return {"log_prob": amortizer.log_prob(inputs), "draws": amortizer.sample(inputs, 25, seed=7)}
     if name == "likelihood":
-        return {"log_prob": amortizer.log_likelihood(inputs), "draws": amortizer.sample(inputs["conditions"], 5, seed=7)}
+        return {"log_prob": amortizer.log_likelihood(inputs),
+                "draws": amortizer.sample(inputs["conditions"], 5, seed=7)}
     if name == "joint":
         return {"log_prob": amortizer.log_posterior(inputs) + amortizer.log_likelihood(inputs),
                 "draws": amortizer.sample_parameters(inputs, 25, seed=7),
@@ -97,9 +102,9 @@ def test_every_amortizer_reloads_identically_in_a_fresh_process(tmp_path):
 import keras
 from tests.amortizers.test_save_load import make_inputs
 posterior, likelihood, model = make_inputs()
-inputs = {"posterior": posterior, "posterior_maf": posterior, "posterior_mdn": posterior, "likelihood": likelihood,
-          "joint": {"posterior_inputs": posterior, "likelihood_inputs": likelihood}, "ratio": posterior,
-          "model_comparison": model}
+inputs = {"posterior": posterior, "posterior_maf": posterior, "posterior_mdn": posterior,
+          "likelihood": likelihood, "ratio": posterior, "model_comparison": model,
+          "joint": {"posterior_inputs": posterior, "likelihood_inputs": likelihood}}
 out = {}
 for name, data in inputs.items():
     amortizer = keras.saving.load_model(workdir / f"{name}.keras")
@@ -124,7 +129,9 @@ def test_config_holds_the_constructor_arguments(name):
     amortizer, _ = make_amortizers()[name]
     config = amortizer.get_config()
     expected = {
-        "posterior": {"inference_net", "summary_net", "latent_dist", "summary_loss_fun", "prior_bounds", "bounded_sampling"},
+        "posterior": {
+            "inference_net", "summary_net", "latent_dist", "summary_loss_fun", "prior_bounds", "bounded_sampling"
+        },
         "ratio": {"classifier_net", "summary_net", "num_contrastive", "loss", "gamma", "seed"},
         "model_comparison": {"inference_net", "summary_net", "loss_fun", "kl_weight"},
     }[name]
