@@ -48,6 +48,10 @@ def fragile_sim(theta, rng):
     return rng.normal(theta, 1.0, size=(3, 2))
 
 
+def broken_sim(theta, rng):
+    raise ValueError("never converges")
+
+
 def make_model(sim=shifted_sim, batched=True):
     simulator = Simulator(batch_simulator_fun=sim) if batched else Simulator(simulator_fun=sim)
     return GenerativeModel(Prior(batch_prior_fun=normal_prior), simulator, skip_test=True, name=sim.__name__)
@@ -223,6 +227,10 @@ def test_stream_drops_or_raises_on_failing_simulations(client):
     assert (batch["prior_draws"][:, 0] <= 1.0).all()
     with StreamingSimulations(model, client, buffer_capacity=40, chunk_size=2, seed=0, on_invalid="raise") as stream:
         with pytest.raises(SimulationError, match=r"task \d+ .*from parameters \["):
+            stream.next_batch(4, timeout=30)
+    broken = make_model(broken_sim, batched=False)  # every task fails: the stream gives up instead of spinning
+    with StreamingSimulations(broken, client, buffer_capacity=40, chunk_size=10, seed=0, on_invalid="drop") as stream:
+        with pytest.raises(SimulationError, match="100 of 100 simulations failed"):
             stream.next_batch(4, timeout=30)
 
 

@@ -126,7 +126,8 @@ def root_seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(seed.integers(0, 2**32, size=4, dtype=np.uint64).tolist())
+        high, low = (int(word) for word in seed.integers(0, 2**64, size=2, dtype=np.uint64))
+        return np.random.SeedSequence(high << 64 | low)  # one int, so that seed_entropy stays an int
     if seed is None:
         return np.random.SeedSequence()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -34,6 +34,7 @@ from amortflow.simulation.distributed._client import (
 from amortflow.simulation.distributed.buffer import SimulationBuffer
 from amortflow.simulation.distributed.model import DaskGenerativeModel, check_picklable, outcome_of
 from amortflow.simulation.distributed.tasks import TaskOutcome, simulate_task, task_error
+from amortflow.simulation.generative_model import MAX_INVALID_FRACTION
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.validation import SeedLike, resolve_rng
 
@@ -151,7 +152,7 @@ class StreamingSimulations:
         self._ledger = IndexLedger()
         self._in_flight: dict[str, tuple[Any, int, int]] = {}
         self._counts = {"tasks_done": 0, "simulations_done": 0, "invalid_tasks": 0, "duplicates_dropped": 0, "batches_drawn": 0}
-        self._next_index, self._submitted = 0, 0
+        self._next_index, self._submitted, self._invalid_simulations = 0, 0, 0
         self._state = "new"  # new -> running -> closed
         self._ready, self._collecting, self._error = False, False, None
         self._thread: threading.Thread | None = None
@@ -254,13 +255,24 @@ class StreamingSimulations:
                 if not (outcome.droppable and self.on_invalid == "drop"):
                     raise task_error(outcome)
                 self._counts["invalid_tasks"] += 1
+                self._invalid_simulations += outcome.size
                 logger.warning("StreamingSimulations: dropped task %d: %s", outcome.index, outcome.error)
+                self._check_failure_rate()
                 return
             self._buffer.add(outcome.raw)
             self._counts["tasks_done"] += 1
             self._counts["simulations_done"] += len(outcome.raw["prior_draws"])
             if not self._ready and self._buffer.fill >= self.watermark:
                 self._mark_ready()
+
+    def _check_failure_rate(self) -> None:
+        """Stop an endless stream of failing tasks (the rule of ``GenerativeModel(on_invalid="drop")``)."""
+        total = self._invalid_simulations + self._counts["simulations_done"]
+        if total >= 100 and self._invalid_simulations / total > MAX_INVALID_FRACTION:
+            raise SimulationError(
+                f"StreamingSimulations: {self._invalid_simulations} of {total} simulations failed "
+                f"(more than {MAX_INVALID_FRACTION:.0%}); check the simulator or the prior range."
+            )
 
     def _mark_ready(self) -> None:
         self._ready, self._ready_after = True, time.monotonic() - self._started_at
