@@ -12,7 +12,9 @@ a half-line, ...). Kernels: ``"nuts"`` (No-U-Turn, Hoffman & Gelman 2014) and ``
 dual-averaging step-size adaptation during burn-in, ``"slice"`` (Neal 2003) and ``"rwm"``
 (random-walk Metropolis); for the last two, half of the burn-in is a pilot run whose spread
 sets the proposal scale (``2.38 / sqrt(D)`` times the per-axis posterior sd, Gelman et al. 1996).
-Convergence: split R-hat and effective sample size (Vehtari et al. 2021).
+Convergence: split R-hat and effective sample size (Vehtari et al. 2021); the reported ESS is
+the smaller of the ESS for means and for variances, because HMC's fixed trajectory length can
+resonate with the posterior's scale and mix variances poorly (NUTS, the default, avoids that).
 """
 
 from __future__ import annotations
