@@ -123,8 +123,9 @@ def test_flow_log_det_matches_autodiff_jacobian(name, dims):
         z, log_det_J = net(x, condition)
     jacobian = tape.batch_jacobian(z, x, experimental_use_pfor=False).numpy().astype("float64")
     _, expected = np.linalg.slogdet(jacobian)
-    # float32 Jacobian entries carry ~1e-6 relative error; their log-det ~D times that.
-    np.testing.assert_allclose(log_det_J.numpy(), expected, atol=2e-4)
+    # float32 round-off: observed errors are <= 1e-6 for every registry case (two weight seeds);
+    # 2e-5 leaves a 20x margin while still catching any missing or wrong log-det term.
+    np.testing.assert_allclose(log_det_J.numpy(), expected, atol=2e-5)
 
 
 @pytest.mark.parametrize("name, dims", [case for case in CASES if case.values[1] in ((1, None), (2, 3))])

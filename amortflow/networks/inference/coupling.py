@@ -38,6 +38,7 @@ class Coupling(keras.layers.Layer):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from amortflow.networks.inference.mlp import ConditionerMLP
     >>> from amortflow.networks.inference.transforms import AffineTransform
     >>> layer = Coupling(AffineTransform(), ConditionerMLP(output_dim=2 * 2, dense_args={"units": 8}), split=1)

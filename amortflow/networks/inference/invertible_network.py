@@ -52,7 +52,8 @@ class InvertibleNetwork(FlowNetwork):
         or both alternating (affine first).
     coupling_settings : dict or None
         Merged over ``DEFAULT_AFFINE_COUPLING`` / ``DEFAULT_SPLINE_COUPLING``: ``dense_args``
-        (``units``, ``activation``, ``kernel_regularizer``, other ``Dense`` arguments), ``num_dense``,
+        (``units``, ``activation``, ``kernel_regularizer`` and the other ``Dense`` settings listed in
+        :data:`amortflow.networks.inference.mlp.DENSE_KEYS`), ``num_dense``,
         ``dropout``, ``dropout_prob``, ``residual``, ``soft_clamping`` (affine), ``bins`` and
         ``default_domain`` (spline). For ``"interleaved"`` also ``{"affine": {...}, "spline": {...}}``.
     permutation : {"fixed", "learnable", None}, default "fixed"
@@ -70,11 +71,22 @@ class InvertibleNetwork(FlowNetwork):
     **kwargs
         Passed to ``keras.layers.Layer`` (``name``, ``dtype``, ...).
 
+    Notes
+    -----
+    With ``num_params == 1`` both couplings of a layer transform the single dimension,
+    conditioned on ``condition`` only (on a constant when there is none). The conditioners'
+    last layers start at zero, so a fresh network (without ``act_norm_init``) is the identity
+    up to its permutations, which keeps the start of training stable.
+
     Examples
     --------
+    >>> import numpy as np
     >>> net = InvertibleNetwork(num_params=2, num_coupling_layers=2)
     >>> z, log_det_J = net(np.zeros((5, 2), "float32"), np.zeros((5, 3), "float32"))
-    >>> draws = net.sample(100, np.zeros((5, 3), "float32"))   # (5, 100, 2)
+    >>> tuple(z.shape), tuple(log_det_J.shape)
+    ((5, 2), (5,))
+    >>> tuple(net.sample(100, np.zeros((5, 3), "float32")).shape)
+    (5, 100, 2)
     """
 
     def __init__(
@@ -217,9 +229,6 @@ class InvertibleNetwork(FlowNetwork):
         """ActNorm and permutation of coupling layer ``i``, in forward order."""
         layers = [self.act_norms[i]] if self.use_act_norm else []
         return layers + ([self.permutations[i]] if self.permutations else [])
-
-    def compute_output_shape(self, targets_shape, condition_shape=None):
-        return tuple(targets_shape), tuple(targets_shape[:1])
 
     def get_config(self):
         config = super().get_config()

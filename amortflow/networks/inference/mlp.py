@@ -43,6 +43,7 @@ class ConditionerMLP(keras.layers.Layer):
 
     Examples
     --------
+    >>> import numpy as np
     >>> mlp = ConditionerMLP(output_dim=4, dense_args={"units": 16})
     >>> tuple(mlp(np.zeros((3, 5), "float32")).shape)
     (3, 4)
