@@ -96,3 +96,18 @@ DEFAULT_SAMPLING_MAX_ROWS = 200_000
 # below this (i.e. after n_samples / rate proposals) and warns below the second value.
 DEFAULT_REJECTION_MIN_ACCEPTANCE = 1e-3
 DEFAULT_REJECTION_WARN_ACCEPTANCE = 0.05
+
+# --- trainer: speed, streaming, resilience ----------------------------------------------
+# Training steps per compiled call: the host reads the losses back (and the progress bar
+# updates) once per call, so per-step Python and dispatch overhead is paid 1/K times.
+DEFAULT_STEPS_PER_CALL = 16
+# Chunks of batches the background producer may simulate ahead of the training step.
+DEFAULT_PREFETCH_CHUNKS = 2
+# XLA for the training loop: True, False or "auto" (XLA, falling back to the plain graph
+# when XLA cannot compile the step or after DEFAULT_MAX_XLA_SHAPES distinct input shapes).
+DEFAULT_JIT_COMPILE = "auto"
+DEFAULT_MAX_XLA_SHAPES = 8
+# Simulations held by the shuffle buffer of train_from_presimulation.
+DEFAULT_SHUFFLE_BUFFER = 10_000
+# Validation simulations per evaluation call.
+DEFAULT_VALIDATION_BATCH_SIZE = 1024

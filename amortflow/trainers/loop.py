@@ -1,0 +1,203 @@
+"""The training loop shared by every mode (a mixin of :class:`~amortflow.trainers.Trainer`).
+
+The loop takes chunks from the mode's source (produced ahead in a background thread), runs
+each through the compiled step, records the losses, counts skipped non-finite steps, updates
+the progress bar, and at the end of each epoch validates, checks early stopping and writes
+a checkpoint (optionally also every ``checkpoint_every`` steps).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
+from amortflow.exceptions import ArgumentError, NonFiniteLossError
+from amortflow.trainers.arrays import flatten, num_rows, take_rows, unstack_index
+from amortflow.trainers.early_stopping import EarlyStopper
+from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
+from amortflow.trainers.prefetch import Prefetcher
+from amortflow.trainers.progress import EpochProgress
+from amortflow.trainers.seeds import Stream
+from amortflow.trainers.sources import BatchSource, Chunk
+
+logger = logging.getLogger("amortflow")
+
+NONFINITE_BATCH_FILE = "nonfinite_batch.npz"
+
+
+class LoopMixin:
+    """The run loop of :class:`~amortflow.trainers.Trainer`."""
+
+    def _train(self, source: BatchSource, save_checkpoint, optimizer, reuse_optimizer, early_stopping,
+               validation_sims, overrides: Mapping) -> dict:  # fmt: skip
+        settings = self.call_settings(overrides)
+        if early_stopping and validation_sims is None:
+            raise ArgumentError("early_stopping needs validation_sims (the validation loss decides when to stop).")
+        run, resumed = self._select_run(source)
+        self._ensure_built(source)
+        if resumed:
+            opt = self._resume_optimizer(run, optimizer)
+        else:
+            opt = self._new_optimizer(optimizer, reuse_optimizer, run["total_steps"])
+        self._compiled.set_optimizer(opt)
+        self.optimizer = opt
+        stopper = _make_stopper(early_stopping, run.get("stopper") if resumed else None)
+        validation = self._validation_batches(validation_sims, run["index"])
+        self._nonfinite_in_a_row = 0
+        self._loop(source, run, stopper, validation, settings, bool(save_checkpoint) and self._store is not None)
+        return self.history.as_dict()
+
+    def _new_optimizer(self, optimizer, reuse_optimizer: bool, total_steps: int):
+        if reuse_optimizer and self.optimizer is not None:
+            if optimizer is not None:
+                logger.warning("reuse_optimizer=True: the optimizer argument is ignored.")
+            return self.optimizer
+        if reuse_optimizer:
+            logger.info("reuse_optimizer=True but there is no previous optimizer; a new one is created.")
+        return make_optimizer(optimizer, total_steps, self.default_lr)
+
+    # --- the loop -------------------------------------------------------------------------
+    def _loop(self, source: BatchSource, run: dict, stopper, validation, settings: dict, checkpointing: bool) -> None:
+        every = settings["checkpoint_every"]
+        since_checkpoint, bar = 0, None
+
+        def produce():
+            return source.chunks(run["epoch_in_run"], run["iteration"], int(settings["steps_per_call"]))
+
+        prefetch = int(settings["prefetch"])
+        with Prefetcher(produce, max_ahead=max(prefetch, 1), enabled=prefetch > 0) as chunks:
+            try:
+                for chunk in chunks:
+                    if bar is None:
+                        bar = self._open_bar(source, run, chunk, settings["progress"])
+                    chunk = source.finalize(chunk)
+                    if chunk.n_steps:
+                        self._train_chunk(chunk, run, bar, settings["max_nonfinite_in_a_row"], source.mode)
+                        since_checkpoint += chunk.n_steps
+                    if chunk.epoch_end:
+                        bar.close()
+                        bar = None
+                        stop = self._end_epoch(chunk, run, stopper, validation, source)
+                        if checkpointing:
+                            self.save_checkpoint()
+                            since_checkpoint = 0
+                        if stop:
+                            return
+                    elif checkpointing and every and since_checkpoint >= every:
+                        self.save_checkpoint()
+                        since_checkpoint = 0
+            finally:
+                if bar is not None:
+                    bar.close()
+        run["finished"] = True
+
+    def _open_bar(self, source: BatchSource, run: dict, chunk: Chunk, enabled: bool) -> EpochProgress:
+        self.history.start_epoch()
+        epoch = run["start_epoch"] + chunk.epoch + 1
+        return EpochProgress(epoch, source.steps_in_epoch(chunk.epoch), chunk.first_iteration, enabled)
+
+    def _train_chunk(self, chunk: Chunk, run: dict, bar: EpochProgress, max_bad: int, mode: str) -> None:
+        losses, finite = self._compiled.train(chunk.data)
+        if self.history.loss_names is None:
+            self.history.loss_names = list(self._compiled.loss_names or ["Loss"])
+        first_step = self.step
+        self.history.add_steps(run["start_epoch"] + chunk.epoch + 1, chunk.first_iteration + 1, losses)
+        self.step += chunk.n_steps
+        run["epoch_in_run"], run["iteration"] = chunk.epoch, chunk.first_iteration + chunk.n_steps
+        if not finite.all():
+            self._count_nonfinite(finite, chunk, run, first_step, max_bad, mode)
+        else:
+            self._nonfinite_in_a_row = 0
+        bar.update(chunk.n_steps, run["iteration"], float(losses[-1, 0]), self.history.running_mean,
+                   current_learning_rate(self.optimizer))  # fmt: skip
+
+    def _count_nonfinite(self, finite: np.ndarray, chunk: Chunk, run: dict, first_step: int, max_bad: int, mode: str):
+        for i, ok in enumerate(finite):
+            if ok:
+                self._nonfinite_in_a_row = 0
+                continue
+            self._nonfinite_in_a_row += 1
+            self.nonfinite_steps += 1
+            step, iteration = first_step + i + 1, chunk.first_iteration + i + 1
+            epoch = run["start_epoch"] + chunk.epoch + 1
+            logger.warning("Non-finite loss at step %d (epoch %d, iteration %d): update skipped.", step, epoch, iteration)
+            if self._nonfinite_in_a_row >= max_bad:
+                saved = self._save_bad_batch(unstack_index(chunk.data, i))
+                raise NonFiniteLossError(
+                    f"{self._nonfinite_in_a_row} non-finite (NaN/inf) losses or gradients in a row in the {mode} run, "
+                    f"the last at step {step} (epoch {epoch}, iteration {iteration}); their updates were skipped, "
+                    "so the weights are those after the last finite step. Last good checkpoint: "
+                    f"{self.last_checkpoint or 'none (no checkpoint_path)'}."
+                    + (f" The offending batch was saved to {saved}." if saved else "")
+                    + " Look for NaN/inf in the simulations or the configured inputs, or lower the learning rate; "
+                    "max_nonfinite_in_a_row sets the limit."
+                )
+
+    def _save_bad_batch(self, batch) -> Path | None:
+        if self._store is None:
+            return None
+        self._store.folder.mkdir(parents=True, exist_ok=True)
+        path = self._store.folder / NONFINITE_BATCH_FILE
+        _, flat = flatten(batch)
+        np.savez(path, **{"/".join(key): value for key, value in flat.items()})
+        return path
+
+    def _end_epoch(self, chunk: Chunk, run: dict, stopper, validation, source: BatchSource) -> bool:
+        run["epoch_in_run"], run["iteration"] = chunk.epoch + 1, 0
+        self.epoch = run["start_epoch"] + run["epoch_in_run"]
+        stop = False
+        if validation is not None:
+            values = self._validate(validation)
+            self.history.add_validation(self.epoch, values)
+            names = self.history.loss_names or ["Loss"]
+            extras = "".join(f", {name}: {value:.3f}" for name, value in zip(names[1:], values[1:]))
+            logger.info("Validation, Epoch: %d, Loss: %.3f%s", self.epoch, values[0], extras)
+            if stopper is not None:
+                stop = stopper.update(values[0])
+                run["stopper"] = stopper.get_state()
+                if stop:
+                    logger.info("Early stopping after epoch %d: no improvement of the validation loss by more "
+                                "than %g for %d epochs.", self.epoch, stopper.tolerance, stopper.patience)  # fmt: skip
+        if stop or run["epoch_in_run"] >= source.num_epochs():
+            run["finished"] = True
+        return stop
+
+    # --- validation -------------------------------------------------------------------------
+    def _validation_batches(self, validation_sims, run_index: int) -> list | None:
+        """The run's validation set, configured, in evaluation batches ``[(batch, size), ...]``."""
+        if validation_sims is None:
+            return None
+        if isinstance(validation_sims, Mapping):
+            raw = validation_sims
+        else:
+            if isinstance(validation_sims, bool) or not isinstance(validation_sims, (int, np.integer)) or validation_sims < 1:
+                raise ArgumentError(f"validation_sims must be a positive int or a raw dict, received {validation_sims!r}.")
+            model = self._require_model("validation_sims=<int>")
+            raw = model(int(validation_sims), rng=self.seeds.rng(Stream.VALIDATION, run_index))
+        conf = self.configure(raw)
+        n, size = num_rows(conf, "validation simulations"), DEFAULT_VALIDATION_BATCH_SIZE
+        return [(take_rows(conf, slice(a, min(a + size, n))), min(a + size, n) - a) for a in range(0, n, size)]
+
+    def _validate(self, batches: list) -> np.ndarray:
+        """Mean losses over the validation set (each batch's mean weighted by its size)."""
+        total = sum(self._compiled.evaluate(batch) * size for batch, size in batches)
+        return np.asarray(total, dtype=np.float64) / sum(size for _, size in batches)
+
+
+def _make_stopper(early_stopping, saved_state: dict | None) -> EarlyStopper | None:
+    if saved_state is not None:
+        return EarlyStopper.from_state(saved_state)
+    if early_stopping is False or early_stopping is None:
+        return None
+    if early_stopping is True:
+        return EarlyStopper()
+    if isinstance(early_stopping, EarlyStopper):
+        return early_stopping
+    if isinstance(early_stopping, Mapping):
+        return EarlyStopper(**early_stopping)
+    raise ArgumentError(f"early_stopping must be a bool, a dict of EarlyStopper arguments or an EarlyStopper, "
+                        f"received {early_stopping!r}.")  # fmt: skip

@@ -1,0 +1,209 @@
+"""The training step shared by every mode, compiled once and run several steps per call.
+
+One call of the compiled function trains on a chunk of ``K`` stacked batches in a
+``tf.range`` loop: for each batch it computes the loss and gradients, and applies the update
+only when the loss and the gradient norm are finite (``tf.cond``, decided on the device, no
+host synchronisation). The host reads the ``K`` losses and finite-flags back once per call.
+
+The input signature leaves the number of steps, the batch size and the middle axes (set
+size, time steps) free, so one trace serves every mode. With XLA (``jit_compile``) the loop
+is fused into one program, compiled once per distinct input shape; ``"auto"`` uses XLA and
+falls back to the plain graph when XLA cannot compile the step or when too many different
+shapes arrive (varying set sizes would otherwise recompile again and again).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from amortflow.exceptions import ArgumentError, ConfigurationError
+from amortflow.trainers.arrays import Nested, flatten, shape_signature, unflatten
+
+logger = logging.getLogger("amortflow")
+
+JIT_CHOICES = (True, False, "auto")
+
+
+def _spec(trailing: tuple, stacked: bool) -> tf.TensorSpec:
+    """Free leading axes and middle axes; the feature (last) axis stays fixed."""
+    middle = [None] * max(len(trailing) - 1, 0)
+    last = [trailing[-1]] if trailing else []
+    return tf.TensorSpec([None] * (1 + stacked) + middle + last, tf.float32)
+
+
+class CompiledStep:
+    """Compiled training and evaluation steps of an amortizer.
+
+    Parameters
+    ----------
+    amortizer : keras.Model
+        Anything with ``compute_loss(input_dict, training)`` returning a scalar tensor or a
+        dict of scalar tensors (their sum is optimized; each becomes a history column).
+    jit_compile : True, False or "auto"
+        Use XLA for the training loop (see the module docstring).
+    max_xla_shapes : int
+        With ``"auto"``: fall back to the plain graph after this many distinct input shapes.
+    """
+
+    def __init__(self, amortizer, jit_compile: bool | str = "auto", max_xla_shapes: int = 8):
+        if jit_compile not in JIT_CHOICES:
+            raise ArgumentError(f"jit_compile must be True, False or 'auto', received {jit_compile!r}.")
+        self.amortizer = amortizer
+        self.jit_compile = jit_compile
+        self.max_xla_shapes = int(max_xla_shapes)
+        self.loss_names: list[str] | None = None
+        self.optimizer = None
+        self._use_xla = jit_compile is not False
+        self._xla_shapes: set = set()
+        self._functions: dict = {}
+        self._eval_functions: dict = {}
+        self._variables = None
+
+    # --- set-up -------------------------------------------------------------------------
+    def set_optimizer(self, optimizer) -> None:
+        """Use ``optimizer`` from now on (builds its slots; a new optimizer means a new trace)."""
+        self._variables = list(self.amortizer.trainable_variables)
+        if not self._variables:
+            raise ConfigurationError(f"{type(self.amortizer).__name__} has no trainable weights to train.")
+        if not optimizer.built:
+            optimizer.build(self._variables)
+        if optimizer is not self.optimizer:
+            self._functions = {}
+        self.optimizer = optimizer
+
+    @property
+    def uses_xla(self) -> bool:
+        """Whether the next training call runs under XLA."""
+        return self._use_xla
+
+    # --- the step -----------------------------------------------------------------------
+    def _losses(self, batch: Nested, training: bool):
+        """``(objective, [objective, *components])`` of one batch, as graph tensors."""
+        out = self.amortizer.compute_loss(batch, training=training)
+        names = ["Loss"]
+        if isinstance(out, Mapping):
+            names += [str(key) for key in out]
+            parts = [tf.cast(value, tf.float32) for value in out.values()]
+            total = tf.add_n(parts)
+        else:
+            total, parts = tf.cast(out, tf.float32), []
+        regularization = self.amortizer.losses if training else []
+        if regularization:
+            reg = tf.add_n([tf.cast(r, tf.float32) for r in regularization])
+            total = total + reg
+            names.append("Regularization")
+            parts.append(reg)
+        if training and self.loss_names is None:
+            self.loss_names = names
+        return total, tf.stack([total, *parts])
+
+    def _train_one(self, batch: Nested):
+        with tf.GradientTape() as tape:
+            total, values = self._losses(batch, training=True)
+        grads = tape.gradient(total, self._variables)
+        pairs = [(g, v) for g, v in zip(grads, self._variables) if g is not None]
+        if len(pairs) < len(self._variables):
+            missing = [v.path for g, v in zip(grads, self._variables) if g is None]
+            logger.warning("These weights get no gradient from the loss and are not trained: %s", missing)
+        finite = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(tf.linalg.global_norm([g for g, _ in pairs])))
+
+        def apply():
+            self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            return tf.constant(True)
+
+        tf.cond(finite, apply, lambda: tf.constant(False))
+        return values, finite
+
+    def _make_train_function(self, template: tuple, use_xla: bool):
+        specs = [_spec(shape, stacked=True) for _, shape in template if shape is not None]
+        paths = [path for path, shape in template if shape is not None]
+
+        def train_chunk(*flat):
+            n_steps = tf.shape(flat[0])[0]
+
+            def body(i, losses, flags):
+                batch = unflatten(template, {path: tensor[i] for path, tensor in zip(paths, flat)})
+                values, finite = self._train_one(batch)
+                return i + 1, losses.write(i, values), flags.write(i, finite)
+
+            start = (tf.constant(0), tf.TensorArray(tf.float32, size=n_steps), tf.TensorArray(tf.bool, size=n_steps))
+            _, losses, flags = tf.while_loop(lambda i, *_: i < n_steps, body, start)
+            return losses.stack(), flags.stack()
+
+        # autograph=False: the amortizer's Python is traced as written (autograph's rewriting of
+        # third-party code is fragile); the loop is an explicit tf.while_loop.
+        return tf.function(
+            train_chunk, input_signature=specs, jit_compile=use_xla, reduce_retracing=True, autograph=False
+        )
+
+    def train(self, chunk: Nested) -> tuple[np.ndarray, np.ndarray]:
+        """Train on a stacked chunk ``(K, B, ...)``; return losses ``(K, n_losses)`` and finite flags ``(K,)``."""
+        if self.optimizer is None:
+            raise ConfigurationError("CompiledStep.train needs an optimizer; call set_optimizer first.")
+        template, flat = flatten(chunk)
+        template = tuple((path, None if shape is None else shape[1:]) for path, shape in template)
+        arrays = list(flat.values())
+        if self._use_xla and self.jit_compile == "auto":
+            self._note_shape(tuple(a.shape for a in arrays))
+        try:
+            losses, flags = self._function(template, self._use_xla)(*arrays)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as exc:
+            if not (self._use_xla and self.jit_compile == "auto" and _is_xla_failure(exc)):
+                raise
+            logger.info("XLA cannot compile the training step (%s); using the plain TensorFlow graph.", _first_line(exc))
+            self._use_xla = False
+            losses, flags = self._function(template, False)(*arrays)
+        return losses.numpy(), flags.numpy()
+
+    def _function(self, template: tuple, use_xla: bool):
+        key = (_spec_key(template), use_xla)
+        if key not in self._functions:
+            self._functions[key] = self._make_train_function(template, use_xla)
+        return self._functions[key]
+
+    def _note_shape(self, shapes: tuple) -> None:
+        self._xla_shapes.add(shapes)
+        if len(self._xla_shapes) > self.max_xla_shapes:
+            logger.info(
+                "The training batches came in %d different shapes; XLA would compile each one, so the "
+                "plain TensorFlow graph is used from now on.", len(self._xla_shapes),
+            )  # fmt: skip
+            self._use_xla = False
+
+    # --- evaluation ---------------------------------------------------------------------
+    def evaluate(self, batch: Nested) -> np.ndarray:
+        """Loss values ``[objective, *components]`` of one configured batch (``training=False``)."""
+        template = shape_signature(batch)
+        key = _spec_key(template)
+        if key not in self._eval_functions:
+            specs = [_spec(shape, stacked=False) for _, shape in template if shape is not None]
+            paths = [path for path, shape in template if shape is not None]
+
+            def evaluate(*flat):
+                inputs = unflatten(template, dict(zip(paths, flat)))
+                return self._losses(inputs, training=False)[1]
+
+            self._eval_functions[key] = tf.function(
+                evaluate, input_signature=specs, reduce_retracing=True, autograph=False
+            )
+        _, flat = flatten(batch)
+        return self._eval_functions[key](*flat.values()).numpy()
+
+
+def _spec_key(template: tuple) -> tuple:
+    """What decides the input signature: the leaves present, their ranks and feature sizes."""
+    return tuple((path, None if shape is None else (len(shape), shape[-1:])) for path, shape in template)
+
+
+def _is_xla_failure(exc: Exception) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in ("XLA", "xla", "jit_compile", "Detected unsupported operations"))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

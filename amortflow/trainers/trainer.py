@@ -1,0 +1,311 @@
+"""The Trainer: connects a generative model, a configurator and an amortizer, and trains it.
+
+Every training mode is a data source (:mod:`amortflow.trainers.sources`) feeding the same
+compiled step (:mod:`amortflow.trainers.step`); the loop, checkpoints and diagnostics live
+in :mod:`~amortflow.trainers.loop`, :mod:`~amortflow.trainers.resume` and
+:mod:`~amortflow.trainers.diagnose`.
+
+Epochs and resuming
+-------------------
+``epochs`` is the length of a run (one ``train_*`` call). Epoch numbers in the history are
+global: a second run after a 10-epoch run counts epochs 11, 12, ... A trainer created with
+the ``checkpoint_path`` of a run that was interrupted (killed, or stopped by an error)
+restores the networks, the history, the counters and the random streams; the next
+``train_*`` call *with the same mode and plan* (same ``epochs``, ``iterations_per_epoch``,
+``batch_size``, ...) continues that run where its last checkpoint left it, with the optimizer
+state and the learning-rate schedule at the right step. E.g. after a kill during epoch 5 of
+``train_online(epochs=10, ...)``, calling ``train_online(epochs=10, ...)`` again trains the rest
+of epoch 5 and epochs 6..10. A call with another mode or plan starts a new run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from amortflow.defaults import (
+    DEFAULT_JIT_COMPILE,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_MAX_NONFINITE_IN_A_ROW,
+    DEFAULT_MAX_XLA_SHAPES,
+    DEFAULT_PREFETCH_CHUNKS,
+    DEFAULT_SHUFFLE_BUFFER,
+    DEFAULT_STEPS_PER_CALL,
+)
+from amortflow.exceptions import ArgumentError, ConfigurationError
+from amortflow.trainers.arrays import as_float32, num_rows
+from amortflow.trainers.buffers import MemoryReplayBuffer
+from amortflow.trainers.checkpoints import CheckpointStore
+from amortflow.trainers.diagnose import DiagnosticsMixin
+from amortflow.trainers.history import LossHistory
+from amortflow.trainers.loop import LoopMixin
+from amortflow.trainers.resume import ResumeMixin
+from amortflow.trainers.seeds import SeedTree, Stream
+from amortflow.trainers.sources import OfflineSource, OnlineSource, PresimulationSource, ReplaySource, RoundsSource
+from amortflow.trainers.step import CompiledStep
+
+logger = logging.getLogger("amortflow")
+
+#: Settings accepted as keyword arguments by the constructor (and, where marked, by ``train_*``).
+TRAINER_SETTINGS = {
+    "steps_per_call": DEFAULT_STEPS_PER_CALL,
+    "jit_compile": DEFAULT_JIT_COMPILE,
+    "max_xla_shapes": DEFAULT_MAX_XLA_SHAPES,
+    "prefetch": DEFAULT_PREFETCH_CHUNKS,
+    "progress": True,
+    "checkpoint_every": None,
+    "max_nonfinite_in_a_row": DEFAULT_MAX_NONFINITE_IN_A_ROW,
+}
+PER_CALL_SETTINGS = ("steps_per_call", "prefetch", "progress", "checkpoint_every", "max_nonfinite_in_a_row")
+CHECK_BATCH_SIZE = 2
+
+
+class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
+    """Train an amortizer on simulations: online, with experience replay, in rounds, offline or from disk.
+
+    Parameters
+    ----------
+    amortizer : Amortizer
+        E.g. :class:`~amortflow.amortizers.AmortizedPosterior`; needs ``compute_loss(input_dict, training)``.
+    generative_model : callable, optional
+        ``model(batch_size, rng=...) -> raw dict``; needed by online, replay and round training.
+    configurator : callable, optional
+        Raw dict -> configured dict. Default: ``amortizer.default_configurator(generative_model)``.
+    checkpoint_path : path, optional
+        Folder for checkpoints. If it holds checkpoints, the trainer resumes from the newest
+        complete one (see the module docstring); if it does not exist, a new run starts there.
+    max_to_keep : int, default 3
+        Checkpoints kept.
+    default_lr : float, default 5e-4
+        Initial learning rate of the default optimizer (cosine decay to 0).
+    skip_checks : bool, default False
+        Skip the consistency check (one small batch through model -> configurator -> loss).
+    memory : bool or MemoryReplayBuffer, default False
+        A replay buffer that online training also fills (``True``: capacity 1000); used by
+        :meth:`train_experience_replay`.
+    seed : int, optional
+        Seed of every random stream of the trainer (simulations, shuffling, validation).
+    **kwargs
+        ``steps_per_call`` (16), ``jit_compile`` ("auto"), ``max_xla_shapes`` (8), ``prefetch``
+        (2 chunks; 0 simulates in the training thread), ``progress`` (True),
+        ``checkpoint_every`` (None: once per epoch; N: also every N steps),
+        ``max_nonfinite_in_a_row`` (10). The last four may also be passed to ``train_*``.
+
+    Examples
+    --------
+    >>> trainer = Trainer(amortizer=amortizer, generative_model=model)          # doctest: +SKIP
+    >>> history = trainer.train_online(epochs=10, iterations_per_epoch=1000, batch_size=32,
+    ...                                validation_sims=200)                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        amortizer,
+        generative_model: Callable | None = None,
+        configurator: Callable | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+        max_to_keep: int = 3,
+        default_lr: float = DEFAULT_LEARNING_RATE,
+        skip_checks: bool = False,
+        memory: bool | MemoryReplayBuffer = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
+        if not hasattr(amortizer, "compute_loss"):
+            raise ArgumentError(f"amortizer must have a compute_loss method; received {type(amortizer).__name__}.")
+        self.amortizer = amortizer
+        self.generative_model = generative_model
+        self.default_lr = float(default_lr)
+        self.settings = _merge_settings(kwargs, TRAINER_SETTINGS, "Trainer")
+        self.configurator = configurator if configurator is not None else self._default_configurator()
+        self.replay_buffer = _as_buffer(memory)
+        self.seeds = SeedTree(seed)
+        self.history = LossHistory()
+        self.step, self.epoch, self.optimizer = 0, 0, None
+        self._compiled = CompiledStep(amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"])
+        self._init_resume_state()
+        self._store = None if checkpoint_path is None else CheckpointStore(checkpoint_path, max_to_keep)
+        candidates = None if self._store is None else self._store.candidates()
+        if not skip_checks and generative_model is not None:
+            self.check_consistency()
+        if candidates:
+            self._restore(candidates, seed)
+
+    @property
+    def checkpoint_path(self):
+        """The checkpoint folder (a ``pathlib.Path``) or None."""
+        return None if self._store is None else self._store.folder
+
+    # --- configuration and checks ---------------------------------------------------------
+    def _default_configurator(self) -> Callable:
+        make = getattr(self.amortizer, "default_configurator", None)
+        if make is None:
+            raise ConfigurationError(
+                f"{type(self.amortizer).__name__} has no default_configurator(); pass configurator=... to the Trainer."
+            )
+        return make(self.generative_model)
+
+    def configure(self, raw: Mapping) -> dict:
+        """Configured (float32) network inputs of a raw simulation dict."""
+        return as_float32(self.configurator(raw), who="configurator")
+
+    def check_consistency(self, batch_size: int = CHECK_BATCH_SIZE) -> float:
+        """Run one small batch through generative model -> configurator -> amortizer loss.
+
+        Returns the loss; raises a :class:`ConfigurationError` naming the stage that failed.
+        """
+        if self.generative_model is None:
+            raise ConfigurationError("check_consistency needs a generative_model.")
+        stage = "the generative model"
+        try:
+            raw = self.generative_model(batch_size, rng=self.seeds.rng(Stream.CHECK, 0))
+            stage = "the configurator"
+            conf = self.configure(raw)
+            num_rows(conf, "the configurator's output")
+            stage = "the amortizer's compute_loss"
+            loss = self.amortizer.compute_loss(conf, training=False)
+            self._forward_done = True
+        except Exception as exc:
+            raise ConfigurationError(
+                f"Consistency check failed at {stage} ({type(exc).__name__}: {exc}). The check runs "
+                f"{batch_size} simulations through generative model -> configurator -> amortizer.compute_loss."
+            ) from exc
+        value = float(np.mean(np.asarray(loss if not isinstance(loss, Mapping) else sum(loss.values()))))
+        if not np.isfinite(value):
+            logger.warning("Consistency check: the untrained amortizer's loss is %s on a pilot batch.", value)
+        logger.info("Consistency check passed (loss of an untrained network on %d simulations: %.3f).", batch_size, value)
+        return value
+
+    # --- training modes -------------------------------------------------------------------
+    def train_online(self, epochs: int, iterations_per_epoch: int, batch_size: int, save_checkpoint: bool = True,
+                     optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
+                     **kwargs) -> dict:  # fmt: skip
+        """Train on fresh simulations in every step (``epochs x iterations_per_epoch`` steps).
+
+        Parameters
+        ----------
+        epochs, iterations_per_epoch, batch_size : int
+        save_checkpoint : bool, default True
+            Checkpoint after every epoch (needs ``checkpoint_path``).
+        optimizer : None, keras Optimizer, LearningRateSchedule or float
+            None: Adam, cosine decay from ``default_lr`` to 0 over the run, clipping at norm 1.
+        reuse_optimizer : bool, default False
+            Continue with the optimizer (and its schedule position) of the previous run.
+        early_stopping : bool, dict or EarlyStopper, default False
+            Stop when the validation loss stops improving (needs ``validation_sims``).
+        validation_sims : int or raw dict, optional
+            Simulations (simulated once per run, or given) to compute a validation loss on after each epoch.
+        **kwargs
+            Per-call settings: ``checkpoint_every``, ``progress``, ``steps_per_call``, ``prefetch``,
+            ``max_nonfinite_in_a_row``.
+
+        Returns
+        -------
+        dict
+            ``{"train_losses": DataFrame, "val_losses": DataFrame}`` of all runs so far.
+        """
+        model = self._require_model("train_online")
+        source = OnlineSource(model, self.configure, _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch),
+                              _pos("batch_size", batch_size), self.seeds, self._next_run_index())  # fmt: skip
+        source.memory = self.replay_buffer
+        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def train_experience_replay(self, epochs: int, iterations_per_epoch: int, batch_size: int,
+                                buffer_capacity: int = 1000, save_checkpoint: bool = True, optimizer=None,
+                                reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
+                                **kwargs) -> dict:  # fmt: skip
+        """Experience replay: each step simulates ``batch_size`` new simulations into a replay
+        buffer of ``buffer_capacity`` and trains on ``batch_size`` drawn from it.
+
+        The trainer's ``memory`` buffer is used when it exists (its capacity wins). Other
+        arguments as in :meth:`train_online`.
+        """
+        model = self._require_model("train_experience_replay")
+        if self.replay_buffer is None:
+            self.replay_buffer = MemoryReplayBuffer(capacity=_pos("buffer_capacity", buffer_capacity))
+        source = ReplaySource(model, self.configure, _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch),
+                              _pos("batch_size", batch_size), self.seeds, self._next_run_index(), buffer=self.replay_buffer)  # fmt: skip
+        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def train_rounds(self, rounds: int, sim_per_round: int, epochs: int, batch_size: int, save_checkpoint: bool = True,
+                     optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
+                     **kwargs) -> dict:  # fmt: skip
+        """Round-based training: each round simulates ``sim_per_round`` and trains ``epochs`` epochs
+        on all simulations so far (``rounds x epochs`` epochs in total, one schedule over all).
+
+        With a ``checkpoint_path``, each round's simulations are saved in its ``rounds/`` folder,
+        so that a resumed run does not simulate them again.
+        """
+        model = self._require_model("train_rounds")
+        cache = None if self._store is None or not save_checkpoint else self._store.folder / "rounds"
+        source = RoundsSource(model, self.configure, _pos("rounds", rounds), _pos("sim_per_round", sim_per_round),
+                              _pos("epochs", epochs), _pos("batch_size", batch_size), self.seeds,
+                              self._next_run_index(), cache_dir=cache)  # fmt: skip
+        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def train_offline(self, simulations_dict: Mapping, epochs: int, batch_size: int, save_checkpoint: bool = True,
+                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
+                      **kwargs) -> dict:  # fmt: skip
+        """Train on a raw simulation dict held in memory, reshuffled every epoch.
+
+        The dict is configured once up front when the configurator is row-wise (checked),
+        otherwise batch by batch. ``ceil(n / batch_size)`` steps per epoch.
+        """
+        if not isinstance(simulations_dict, Mapping):
+            raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
+        source = OfflineSource(simulations_dict, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
+                               self.seeds, self._next_run_index())  # fmt: skip
+        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
+                                 shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
+                                 optimizer=None, reuse_optimizer: bool = False, early_stopping=False,
+                                 validation_sims=None, **kwargs) -> dict:  # fmt: skip
+        """Stream the shards of :func:`~amortflow.simulation.presimulate_and_save` from disk.
+
+        Each epoch visits the shards in a new random order and mixes their simulations in a
+        shuffle buffer of ``shuffle_buffer`` simulations: at most that many plus one shard are
+        in memory, so data larger than RAM works. ``ceil(n / batch_size)`` steps per epoch.
+        """
+        source = PresimulationSource(path, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
+                                     shuffle_buffer, self.seeds, self._next_run_index())  # fmt: skip
+        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def _require_model(self, who: str) -> Callable:
+        if self.generative_model is None:
+            raise ArgumentError(f"{who} simulates during training and needs Trainer(generative_model=...).")
+        return self.generative_model
+
+    def call_settings(self, overrides: Mapping) -> dict:
+        """The trainer's settings with per-call ``overrides`` (only the per-call ones are allowed)."""
+        unknown = sorted(set(overrides) - set(PER_CALL_SETTINGS))
+        if unknown:
+            raise ArgumentError(f"Unknown training argument(s) {unknown}; accepted: {list(PER_CALL_SETTINGS)}.")
+        return {**self.settings, **overrides}
+
+
+def _merge_settings(kwargs: Mapping, defaults: Mapping, who: str) -> dict:
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        raise ArgumentError(f"{who} got unknown keyword argument(s) {unknown}; accepted: {sorted(defaults)}.")
+    return {**defaults, **kwargs}
+
+
+def _as_buffer(memory) -> MemoryReplayBuffer | None:
+    if memory is False or memory is None:
+        return None
+    if memory is True:
+        return MemoryReplayBuffer()
+    if isinstance(memory, MemoryReplayBuffer):
+        return memory
+    raise ArgumentError(f"memory must be True, False or a MemoryReplayBuffer, received {memory!r}.")
+
+
+def _pos(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name} must be a positive integer, received {value!r}.")
+    return int(value)
