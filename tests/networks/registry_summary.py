@@ -61,19 +61,19 @@ def summary_case(name: str, output_dim: int, invariant_axes: tuple = ()):
     return decorator
 
 
-def normal_input(*inner_axes: int):
-    """``make_input`` for ``(B, *inner_axes, size, d)`` standard-normal data."""
+def normal_input(input_dim: int, *inner_axes: int):
+    """``make_input`` for ``(B, *inner_axes, size, input_dim)`` standard-normal data."""
 
-    def make_input(batch_size, size, rng, input_dim=INPUT_DIM):
+    def make_input(batch_size, size, rng):
         return rng.normal(size=(batch_size, *inner_axes, size, input_dim)).astype("float32")
 
     return make_input
 
 
-def index_column_input(num_splits: int):
+def index_column_input(input_dim: int, num_splits: int):
     """``make_input`` whose last feature is the integer split index of each element."""
 
-    def make_input(batch_size, size, rng, input_dim=INPUT_DIM):
+    def make_input(batch_size, size, rng):
         x = rng.normal(size=(batch_size, size, input_dim)).astype("float32")
         x[..., -1] = rng.integers(0, num_splits, size=(batch_size, size))
         return x
@@ -88,17 +88,17 @@ def _deep_set(**kwargs):
 
 @summary_case("deep_set_mean", output_dim=6, invariant_axes=(1,))
 def deep_set_mean(input_dim):
-    return _deep_set(summary_dim=6), normal_input()
+    return _deep_set(summary_dim=6), normal_input(input_dim)
 
 
 @summary_case("deep_set_max_one_equiv", output_dim=4, invariant_axes=(1,))
 def deep_set_max_one_equiv(input_dim):
-    return _deep_set(summary_dim=4, num_equiv=1, num_dense_s1=1, pooling_fun="max"), normal_input()
+    return _deep_set(summary_dim=4, num_equiv=1, num_dense_s1=1, pooling_fun="max"), normal_input(input_dim)
 
 
 @summary_case("deep_set_sum_invariant_only", output_dim=5, invariant_axes=(1,))
 def deep_set_sum_invariant_only(input_dim):
-    return _deep_set(summary_dim=5, num_equiv=0, pooling_fun="sum"), normal_input()
+    return _deep_set(summary_dim=5, num_equiv=0, pooling_fun="sum"), normal_input(input_dim)
 
 
 @summary_case("set_transformer_isab", output_dim=6, invariant_axes=(1,))
@@ -106,7 +106,7 @@ def set_transformer_isab(input_dim):
     net = SetTransformer(
         input_dim, summary_dim=6, num_inducing_points=4, attention_settings=_ATTENTION, dense_settings=_DENSE
     )
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("set_transformer_sab_two_seeds_no_norm", output_dim=5, invariant_axes=(1,))
@@ -121,19 +121,19 @@ def set_transformer_sab(input_dim):
         dense_settings=_DENSE,
         use_layer_norm=False,
     )
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("sequence_lstm", output_dim=5)
 def sequence_lstm(input_dim):
-    return SequenceNetwork(summary_dim=5, lstm_units=8, conv_settings=_CONV), normal_input()
+    return SequenceNetwork(summary_dim=5, lstm_units=8, conv_settings=_CONV), normal_input(input_dim)
 
 
 @summary_case("sequence_bidirectional_wide_kernels", output_dim=4)
 def sequence_bidirectional(input_dim):
     conv = {**_CONV, "max_kernel_size": 5}
     net = SequenceNetwork(summary_dim=4, num_conv_layers=1, lstm_units=8, bidirectional=True, conv_settings=conv)
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("ts_transformer_lstm_sinusoidal", output_dim=6)
@@ -141,7 +141,7 @@ def ts_transformer_lstm(input_dim):
     net = TimeSeriesTransformer(
         input_dim, summary_dim=6, attention_settings=_ATTENTION, dense_settings=_DENSE, template_dim=8
     )
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("ts_transformer_gru_learned_bidirectional", output_dim=4)
@@ -158,7 +158,7 @@ def ts_transformer_gru(input_dim):
         time_encoding="learned",
         time_encoding_dim=4,
     )
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("ts_transformer_no_time_encoding", output_dim=3)
@@ -167,26 +167,26 @@ def ts_transformer_plain(input_dim):
         input_dim, summary_dim=3, attention_settings=_ATTENTION, dense_settings=_DENSE, time_encoding=None,
         template_dim=8,
     )
-    return net, normal_input()
+    return net, normal_input(input_dim)
 
 
 @summary_case("hierarchical_deep_set_set_transformer", output_dim=5, invariant_axes=(1, 2))
 def hierarchical(input_dim):
     inner = _deep_set(summary_dim=4, num_equiv=1)
     outer = SetTransformer(4, summary_dim=5, num_inducing_points=2, attention_settings=_ATTENTION, dense_settings=_DENSE)
-    return HierarchicalNetwork([inner, outer]), normal_input(3)
+    return HierarchicalNetwork([inner, outer]), normal_input(input_dim, 3)
 
 
 @summary_case("split_index_column_deep_sets", output_dim=2 * 4, invariant_axes=(1,))
 def split_index_column(input_dim):
     kwargs = {"summary_dim": 4, "num_equiv": 1, "dense_s1_args": _DENSE, "dense_s2_args": _DENSE, "dense_s3_args": _DENSE}
-    return SplitNetwork(2, network_kwargs=kwargs), index_column_input(2)
+    return SplitNetwork(2, network_kwargs=kwargs), index_column_input(input_dim, 2)
 
 
 @summary_case("split_by_feature_sequences", output_dim=INPUT_DIM * 2)
 def split_by_feature(input_dim):
     kwargs = {"summary_dim": 2, "num_conv_layers": 1, "lstm_units": 4, "conv_settings": _CONV}
-    return SplitNetwork(input_dim, "split_by_feature", SequenceNetwork, kwargs), normal_input()
+    return SplitNetwork(input_dim, "split_by_feature", SequenceNetwork, kwargs), normal_input(input_dim)
 
 
 @keras.saving.register_keras_serializable(package="amortflow_tests")
@@ -208,4 +208,4 @@ class SummaryHolder(keras.Model):
 
 def output_of(network, x: np.ndarray) -> np.ndarray:
     """Eager output of ``network`` on ``x`` as numpy (inference mode)."""
-    return keras.ops.convert_to_numpy(network(x, training=False))
+    return network(x, training=False).numpy()
