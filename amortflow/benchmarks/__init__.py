@@ -1,1 +1,42 @@
-"""(filled in by its issue)"""
+"""The SBI benchmark tasks with reference posteriors (Lueckmann et al., 2021, plus inverse kinematics).
+
+>>> import amortflow as af
+>>> bench = af.benchmarks.Benchmark("gaussian_linear")      # doctest: +SKIP
+>>> model, configurator = bench.generative_model, bench.configurator   # doctest: +SKIP
+>>> x_obs = bench.task.observation(1)                                    # doctest: +SKIP
+>>> reference = bench.task.reference_posterior_samples(1, n_samples=10_000)   # doctest: +SKIP
+
+Observations are generated from fixed seeds (the original benchmark's files cannot be
+downloaded here), so they differ from sbibm's observation by observation; the models are
+the same. Slow reference samples are cached under ``~/.cache/amortflow/reference``
+(``$AMORTFLOW_CACHE_DIR`` moves it).
+"""
+
+from amortflow.benchmarks.base import Task
+from amortflow.benchmarks.benchmark import Benchmark, StandardizingPosteriorConfigurator
+from amortflow.benchmarks.cache import reference_cache_dir
+from amortflow.benchmarks.convergence import split_rhat
+from amortflow.benchmarks.reference import (
+    PosteriorModel,
+    ReferenceSamplingError,
+    SamplerResult,
+    rejection_sample,
+    sample_posterior,
+)
+from amortflow.benchmarks.tasks import TASK_NAMES, TASKS, get_task
+
+__all__ = [
+    "TASKS",
+    "TASK_NAMES",
+    "Benchmark",
+    "PosteriorModel",
+    "ReferenceSamplingError",
+    "SamplerResult",
+    "StandardizingPosteriorConfigurator",
+    "Task",
+    "get_task",
+    "reference_cache_dir",
+    "rejection_sample",
+    "sample_posterior",
+    "split_rhat",
+]

@@ -1,0 +1,57 @@
+"""``Benchmark(name)``: generative model, configurator and observations, wired into amortflow."""
+
+import numpy as np
+import pytest
+
+import amortflow as af
+from amortflow.benchmarks import Benchmark, StandardizingPosteriorConfigurator
+from amortflow.exceptions import ArgumentError
+
+
+@pytest.mark.parametrize("name", ["gaussian_linear", "slcp_distractors", "sir"])
+def test_benchmark_gives_a_generative_model_and_a_configurator(name):
+    bench = Benchmark(name, n_pilot=2000)
+    task = bench.task
+    assert isinstance(bench.generative_model, af.simulation.GenerativeModel)
+    assert bench.prior.param_names == list(task.param_names)
+    out = bench.generative_model(batch_size=5, rng=0)
+    assert out["prior_draws"].shape == (5, task.dim_parameters)
+    assert out["sim_data"].shape == (5, task.dim_data)
+    conf = bench.configurator(out)
+    assert conf["parameters"].dtype == np.float32 and conf["parameters"].shape == (5, task.dim_parameters)
+    assert conf["direct_conditions"].dtype == np.float32 and conf["direct_conditions"].shape == (5, task.dim_data)
+    assert conf["summary_conditions"] is None
+    observed = bench.configured_observation(3)
+    assert observed["parameters"] is None and observed["direct_conditions"].shape == (1, task.dim_data)
+    np.testing.assert_array_equal(bench.true_parameters(3), task.true_parameters(3))
+
+
+def test_configurator_standardizes_the_data():
+    bench = Benchmark("lotka_volterra", n_pilot=3000)
+    out = bench.generative_model(batch_size=3000, rng=1)
+    z = bench.configurator(out)["direct_conditions"]
+    # winsorized statistics of the pilot run: the bulk of fresh simulations is centred and of unit scale
+    median_abs = np.median(np.abs(np.median(z, axis=0)))
+    assert median_abs < 0.5
+    iqr = np.subtract(*np.quantile(z, [0.75, 0.25], axis=0))
+    assert np.all((iqr > 0.2) & (iqr < 3.0))
+    np.testing.assert_array_equal(bench.configurator(out)["parameters"], out["prior_draws"].astype(np.float32))
+
+
+def test_standardizer_handles_constant_entries_and_wrong_shapes():
+    data = np.column_stack([np.zeros(100), np.arange(100.0)])
+    data[0, 0] = 1.0  # almost always 0, like SIR's day-0 count
+    conf = StandardizingPosteriorConfigurator.from_simulations(data)
+    assert np.all(np.isfinite(conf.std)) and np.all(conf.std > 0)
+    assert conf.std[0] == pytest.approx(np.std(data[:, 0]))
+    with pytest.raises(ArgumentError, match=r"\(B, 2\)"):
+        conf({"sim_data": np.zeros((4, 3)), "prior_draws": np.zeros((4, 1))})
+
+
+def test_plain_configurator_and_unknown_names():
+    bench = Benchmark("two_moons", standardize_data=False)
+    out = bench.generative_model(batch_size=4, rng=0)
+    np.testing.assert_allclose(bench.configurator(out)["direct_conditions"], out["sim_data"], rtol=1e-6)
+    with pytest.raises(ArgumentError, match="Unknown benchmark task 'nope'"):
+        Benchmark("nope")
+    assert "two_moons" in repr(bench)
