@@ -58,4 +58,6 @@ def spline_learnable_softflow(num_params, condition_dim):
 @register_inference("flow_interleaved_fixed_actnorm")
 def interleaved_fixed_actnorm(num_params, condition_dim):
     settings = {"affine": TINY, "spline": {**TINY, "bins": 6}}
-    return InvertibleNetwork(num_params, num_coupling_layers=2, coupling_design="interleaved", coupling_settings=settings)
+    return InvertibleNetwork(
+        num_params, num_coupling_layers=2, coupling_design="interleaved", coupling_settings=settings
+    )

@@ -40,6 +40,7 @@ def fit(net, rng, steps=400, batch_size=128):
     return np.array(losses)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design", ["affine", "spline"])
 def test_learns_a_conditional_gaussian(design):
     rng = np.random.default_rng(7)

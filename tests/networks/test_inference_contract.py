@@ -25,8 +25,10 @@ from tests.support import assert_config_round_trip, run_in_fresh_process
 
 load_all()
 
-#: (num_params, condition_dim) every network is checked with; None = unconditional.
-DIMS = ((1, None), (1, 2), (2, 3), (3, None))
+#: (num_params, condition_dim) every network is checked with; None = unconditional. Together they
+#: cover 1-D targets (whose couplings see only the condition or a constant), conditional and
+#: unconditional multi-D targets, and an odd split of the dimensions.
+DIMS = ((1, None), (2, 3), (3, None))
 PERTURBATION_SCALE = 0.1
 CASES = [
     pytest.param(name, dims, id=f"{name}-D{dims[0]}-{'C' + str(dims[1]) if dims[1] else 'uncond'}")
@@ -173,7 +175,8 @@ def test_eager_and_tf_function_agree(name, dims):
     net = make_network(name, dims)
     targets, condition = make_inputs(*dims, 7)
     compiled = tf.function(lambda x, c: net.log_prob(x, c))
-    np.testing.assert_allclose(compiled(targets, condition).numpy(), net.log_prob(targets, condition).numpy(), atol=1e-5)
+    expected = net.log_prob(targets, condition).numpy()
+    np.testing.assert_allclose(compiled(targets, condition).numpy(), expected, atol=1e-5)
     if net.is_flow:
         z, _ = net(targets, condition)
         compiled_inverse = tf.function(lambda v, c: net.inverse(v, c))

@@ -179,7 +179,8 @@ def test_interleaved_alternates_affine_and_spline_and_settings_are_merged():
 
 
 def test_kernel_regularizer_adds_losses():
-    net = InvertibleNetwork(2, num_coupling_layers=1, coupling_settings={"dense_args": {"units": 4, "kernel_regularizer": "l2"}})
+    settings = {"dense_args": {"units": 4, "kernel_regularizer": "l2"}}
+    net = InvertibleNetwork(2, num_coupling_layers=1, coupling_settings=settings)
     net(np.ones((3, 2), "float32"))
     perturb(net)
     assert len(net.losses) == 2 * 3  # two couplings x (hidden kernels + output kernel)

@@ -28,7 +28,9 @@ class ActNorm(keras.layers.Layer):
         as ``(x - mean) / std``. ``None`` (both) starts at the identity.
     """
 
-    def __init__(self, initial_mean: Sequence[float] | None = None, initial_std: Sequence[float] | None = None, **kwargs):
+    def __init__(
+        self, initial_mean: Sequence[float] | None = None, initial_std: Sequence[float] | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         if (initial_mean is None) != (initial_std is None):
             raise ArgumentError("ActNorm needs both initial_mean and initial_std, or neither.")

@@ -67,7 +67,9 @@ class ConditionerMLP(keras.layers.Layer):
         merged = merge_settings(DEFAULT_DENSE_ARGS, dense_args)
         unknown = sorted(set(merged) - set(DENSE_KEYS))
         if unknown:
-            raise ArgumentError(f"dense_args received unknown key(s) {unknown}; expected keys among {list(DENSE_KEYS)}.")
+            raise ArgumentError(
+                f"dense_args received unknown key(s) {unknown}; expected keys among {list(DENSE_KEYS)}."
+            )
         _check_positive_int("dense_args['units']", merged["units"])
         self.output_dim = int(output_dim)
         self.dense_args = dense_args
@@ -79,7 +81,11 @@ class ConditionerMLP(keras.layers.Layer):
         self._use_bias = bool(merged.get("use_bias", True))
         self.units = int(merged["units"])
         self.activation_fn = keras.activations.get(merged["activation"])
-        self.dropouts = [keras.layers.Dropout(self.dropout_prob, dtype=self.dtype_policy) for _ in range(self.num_dense)] if dropout else []
+        self.dropouts = (
+            [keras.layers.Dropout(self.dropout_prob, dtype=self.dtype_policy) for _ in range(self.num_dense)]
+            if dropout
+            else []
+        )
 
     def build(self, input_shape):
         # Plain weights instead of keras Dense layers: the same maths without a Keras __call__ per layer,
