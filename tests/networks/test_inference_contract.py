@@ -25,6 +25,9 @@ from tests.support import assert_config_round_trip, run_in_fresh_process
 
 load_all()
 
+# Keras' saver and weight reads call np.array on TF variables, which NumPy 2 flags once per weight.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 #: (num_params, condition_dim) every network is checked with; None = unconditional. Together they
 #: cover 1-D targets (whose couplings see only the condition or a constant), conditional and
 #: unconditional multi-D targets, and an odd split of the dimensions.
