@@ -154,7 +154,7 @@ class CheckpointStore:
             if require_all:
                 status.assert_existing_objects_matched()
             status.expect_partial()
-        except (tf.errors.OpError, ValueError, AssertionError) as exc:
+        except Exception as exc:  # noqa: BLE001 - damaged files surface as OpError, IndexError, ValueError, ...
             raise CheckpointError(
                 f"Cannot restore checkpoint {candidate.prefix}: {type(exc).__name__}: {str(exc).strip()[:500]}"
             ) from exc

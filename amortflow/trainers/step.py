@@ -91,7 +91,8 @@ class CompiledStep:
             total = tf.add_n(parts)
         else:
             total, parts = tf.cast(out, tf.float32), []
-        regularization = self.amortizer.losses if training else []
+        # weight penalties count in validation too, so that both report the same objective
+        regularization = self.amortizer.losses
         if regularization:
             reg = tf.add_n([tf.cast(r, tf.float32) for r in regularization])
             total = total + reg

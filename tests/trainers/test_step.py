@@ -1,0 +1,87 @@
+"""The compiled step and the consistency check: loss components, XLA fallback, varying shapes, clear errors."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import amortflow as af
+from amortflow.exceptions import ConfigurationError
+from amortflow.trainers import CompiledStep, Trainer
+
+from .conftest import GaussianMeanAmortizer, make_amortizer, prior_fun
+
+
+@keras.saving.register_keras_serializable(package="amortflow_tests")
+class TwoPartAmortizer(GaussianMeanAmortizer):
+    """Returns its loss as two named parts and has an L2-regularized layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.extra = keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(0.1), name="extra")
+
+    def compute_loss(self, input_dict, training=False):
+        nll = super().compute_loss(input_dict, training)
+        penalty = tf.reduce_mean(tf.square(self.extra(input_dict["parameters"])))
+        return {"NLL": nll, "Penalty": penalty}
+
+
+def test_loss_components_and_regularization_become_columns(model):
+    trainer = Trainer(TwoPartAmortizer(), model, seed=0, progress=False, jit_compile=False)
+    history = trainer.train_online(epochs=1, iterations_per_epoch=4, batch_size=8, validation_sims=20)
+    train = history["train_losses"]
+    assert list(train.columns) == ["Epoch", "Iteration", "Loss", "NLL", "Penalty", "Regularization"]
+    np.testing.assert_allclose(train["Loss"], train["NLL"] + train["Penalty"] + train["Regularization"], rtol=1e-5)
+    assert (train["Regularization"] > 0).all()
+    assert list(history["val_losses"].columns) == ["Epoch", "Loss", "NLL", "Penalty", "Regularization"]
+
+
+def _chunk(n_steps: int, n_obs: int, rng) -> dict:
+    theta = rng.normal(size=(n_steps, 8, 2)).astype(np.float32)
+    x = (theta[:, :, None, :] + rng.normal(size=(n_steps, 8, n_obs, 2))).astype(np.float32)
+    return {"parameters": theta, "summary_conditions": x, "direct_conditions": None}
+
+
+def test_auto_xla_falls_back_when_shapes_keep_changing(caplog):
+    amortizer = GaussianMeanAmortizer()
+    rng = np.random.default_rng(0)
+    amortizer.compute_loss({k: (v[0] if v is not None else None) for k, v in _chunk(1, 5, rng).items()})
+    step = CompiledStep(amortizer, jit_compile="auto", max_xla_shapes=1)
+    step.set_optimizer(keras.optimizers.Adam(1e-3))
+    losses, flags = step.train(_chunk(3, 5, rng))
+    assert step.uses_xla and losses.shape == (3, 1) and flags.all()
+    with caplog.at_level(logging.INFO, logger="amortflow"):
+        losses, flags = step.train(_chunk(2, 7, rng))  # a second set size
+    assert not step.uses_xla and "different shapes" in caplog.text
+    assert np.isfinite(losses).all() and int(step.optimizer.iterations.numpy()) == 5
+
+
+def test_batches_with_varying_set_sizes_train_in_separate_chunks():
+    def simulator(theta, n_obs, rng):
+        return theta[:, None, :] + rng.normal(size=(theta.shape[0], n_obs, 2))
+
+    context = af.simulation.ContextGenerator(non_batchable_context_fun=lambda rng: int(rng.integers(3, 9)))
+    model = af.simulation.GenerativeModel(
+        prior_fun, af.simulation.Simulator(batch_simulator_fun=simulator, context_generator=context),
+        prior_is_batched=True, skip_test=True,
+    )  # fmt: skip
+    trainer = Trainer(make_amortizer(), model, seed=0, progress=False, jit_compile=False)
+    history = trainer.train_online(epochs=1, iterations_per_epoch=12, batch_size=8)
+    assert len(history["train_losses"]) == 12 and np.isfinite(history["train_losses"]["Loss"]).all()
+
+
+def test_consistency_check_names_the_failing_stage(model):
+    def broken_model(batch_size, rng=None):
+        raise RuntimeError("simulator crashed")
+
+    with pytest.raises(ConfigurationError, match="at the generative model .*simulator crashed"):
+        Trainer(GaussianMeanAmortizer(), broken_model)
+    with pytest.raises(ConfigurationError, match="at the configurator"):
+        Trainer(GaussianMeanAmortizer(), model, configurator=lambda raw: {"parameters": raw["no_such_key"]})
+    with pytest.raises(ConfigurationError, match="at the amortizer's compute_loss"):
+        Trainer(make_amortizer(num_params=3), model)  # the model has 2 parameters
+    assert np.isfinite(Trainer(GaussianMeanAmortizer(), model, progress=False).check_consistency())
