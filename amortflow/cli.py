@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # amortflow's own INFO lines (shape report, validation losses) are the point of the CLI;
+    # other libraries stay at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("amortflow").setLevel(logging.INFO)
     handlers = {"quickstart": _run_quickstart, "benchmark": _run_benchmark}
     return handlers[args.command](args)
 
