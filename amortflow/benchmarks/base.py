@@ -126,7 +126,10 @@ class Task(abc.ABC):
         """Batched simulator on validated ``theta (B, D)``."""
 
     def log_likelihood(self, theta: np.ndarray, observation: np.ndarray) -> np.ndarray:
-        """``(B,)`` exact log-likelihood ``log p(observation | theta)``, where the task has one.
+        """``(B,)`` log-likelihood ``log p(observation | theta)`` of ``theta (B, D)``, where the task has one.
+
+        Exact, except where a task's docstring says "up to a term constant in theta" (which
+        leaves the posterior unchanged).
 
         Raises
         ------

@@ -191,7 +191,7 @@ def sample_posterior(
         rhat = split_rhat(theta_chains)
         if np.max(rhat) <= rhat_threshold:
             break
-        logger.info("reference MCMC: max R-hat %.3f > %.3f; thin %d -> %d", np.max(rhat), rhat_threshold, thin, 2 * thin)
+        logger.info("reference MCMC: R-hat %.3f > %.3f; thin %d -> %d", np.max(rhat), rhat_threshold, thin, 2 * thin)
         thin *= 2
     else:
         raise ReferenceSamplingError(
