@@ -131,7 +131,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--validation-sims", type=int, default=200)
     parser.add_argument("--steps-per-call", type=int, default=af.defaults.DEFAULT_STEPS_PER_CALL)
-    parser.add_argument("--jit", choices=("auto", "true", "false"), default="auto")
+    parser.add_argument("--jit", choices=("auto", "true", "false"), default="true",
+                        help="XLA; \"auto\" (the Trainer default) would skip it for the short warm-up run")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's choice)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true")

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError
-from amortflow.trainers.arrays import flatten, num_rows, take_rows, unstack_index
+from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
@@ -43,7 +44,7 @@ class LoopMixin:
             opt = self._resume_optimizer(run, optimizer)
         else:
             opt = self._new_optimizer(optimizer, reuse_optimizer, run["total_steps"])
-        self._compiled.set_optimizer(opt)
+        self._compiled.set_optimizer(opt, planned_steps=run["total_steps"])
         self.optimizer = opt
         stopper = _make_stopper(early_stopping, run.get("stopper") if resumed else None)
         validation = self._validation_batches(validation_sims, run["index"])
@@ -66,7 +67,11 @@ class LoopMixin:
         since_checkpoint, bar = 0, None
 
         def produce():
-            return source.chunks(run["epoch_in_run"], run["iteration"], int(settings["steps_per_call"]))
+            for chunk in source.chunks(run["epoch_in_run"], run["iteration"], int(settings["steps_per_call"])):
+                if chunk.data is not None and not source.finalizes:
+                    # numpy -> tensor copies happen here, in the producer thread, off the step's path
+                    chunk.data = map_arrays(tf.convert_to_tensor, chunk.data)
+                yield chunk
 
         prefetch = int(settings["prefetch"])
         with Prefetcher(produce, max_ahead=max(prefetch, 1), enabled=prefetch > 0) as chunks:
@@ -143,7 +148,7 @@ class LoopMixin:
         self._store.folder.mkdir(parents=True, exist_ok=True)
         path = self._store.folder / NONFINITE_BATCH_FILE
         _, flat = flatten(batch)
-        np.savez(path, **{"/".join(key): value for key, value in flat.items()})
+        np.savez(path, **{"/".join(key): np.asarray(value) for key, value in flat.items()})
         return path
 
     def _end_epoch(self, chunk: Chunk, run: dict, stopper, validation, source: BatchSource) -> bool:

@@ -47,14 +47,18 @@ class CompiledStep:
         Use XLA for the training loop (see the module docstring).
     max_xla_shapes : int
         With ``"auto"``: fall back to the plain graph after this many distinct input shapes.
+    min_xla_steps : int
+        With ``"auto"``: use XLA only for runs of at least this many steps.
     """
 
-    def __init__(self, amortizer, jit_compile: bool | str = "auto", max_xla_shapes: int = 8):
+    def __init__(self, amortizer, jit_compile: bool | str = "auto", max_xla_shapes: int = 8, min_xla_steps: int = 0):
         if jit_compile not in JIT_CHOICES:
             raise ArgumentError(f"jit_compile must be True, False or 'auto', received {jit_compile!r}.")
         self.amortizer = amortizer
         self.jit_compile = jit_compile
         self.max_xla_shapes = int(max_xla_shapes)
+        self.min_xla_steps = int(min_xla_steps)
+        self._xla_ruled_out = False  # "auto" after a compile failure or too many shapes
         self.loss_names: list[str] | None = None
         self.optimizer = None
         self._use_xla = jit_compile is not False
@@ -64,8 +68,13 @@ class CompiledStep:
         self._variables = None
 
     # --- set-up -------------------------------------------------------------------------
-    def set_optimizer(self, optimizer) -> None:
-        """Use ``optimizer`` from now on (builds its slots; a new optimizer means a new trace)."""
+    def set_optimizer(self, optimizer, planned_steps: int | None = None) -> None:
+        """Use ``optimizer`` from now on (builds its slots; a new optimizer means a new trace).
+
+        ``planned_steps`` (the run's length) decides XLA under ``jit_compile="auto"``.
+        """
+        if self.jit_compile == "auto" and planned_steps is not None:
+            self._use_xla = not self._xla_ruled_out and planned_steps >= self.min_xla_steps
         self._variables = list(self.amortizer.trainable_variables)
         if not self._variables:
             raise ConfigurationError(f"{type(self.amortizer).__name__} has no trainable weights to train.")
@@ -149,14 +158,14 @@ class CompiledStep:
         template = tuple((path, None if shape is None else shape[1:]) for path, shape in template)
         arrays = list(flat.values())
         if self._use_xla and self.jit_compile == "auto":
-            self._note_shape(tuple(a.shape for a in arrays))
+            self._note_shape(tuple(tuple(a.shape) for a in arrays))
         try:
             losses, flags = self._function(template, self._use_xla)(*arrays)
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as exc:
             if not (self._use_xla and self.jit_compile == "auto" and _is_xla_failure(exc)):
                 raise
             logger.info("XLA cannot compile the training step (%s); using the plain TensorFlow graph.", _first_line(exc))
-            self._use_xla = False
+            self._use_xla, self._xla_ruled_out = False, True
             losses, flags = self._function(template, False)(*arrays)
         return losses.numpy(), flags.numpy()
 
@@ -173,7 +182,7 @@ class CompiledStep:
                 "The training batches came in %d different shapes; XLA would compile each one, so the "
                 "plain TensorFlow graph is used from now on.", len(self._xla_shapes),
             )  # fmt: skip
-            self._use_xla = False
+            self._use_xla, self._xla_ruled_out = False, True
 
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self, batch: Nested) -> np.ndarray:

@@ -32,6 +32,7 @@ from amortflow.defaults import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_NONFINITE_IN_A_ROW,
     DEFAULT_MAX_XLA_SHAPES,
+    DEFAULT_MIN_XLA_STEPS,
     DEFAULT_PREFETCH_CHUNKS,
     DEFAULT_SHUFFLE_BUFFER,
     DEFAULT_STEPS_PER_CALL,
@@ -55,6 +56,7 @@ TRAINER_SETTINGS = {
     "steps_per_call": DEFAULT_STEPS_PER_CALL,
     "jit_compile": DEFAULT_JIT_COMPILE,
     "max_xla_shapes": DEFAULT_MAX_XLA_SHAPES,
+    "min_xla_steps": DEFAULT_MIN_XLA_STEPS,
     "prefetch": DEFAULT_PREFETCH_CHUNKS,
     "progress": True,
     "checkpoint_every": None,
@@ -90,10 +92,14 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
     seed : int, optional
         Seed of every random stream of the trainer (simulations, shuffling, validation).
     **kwargs
-        ``steps_per_call`` (16), ``jit_compile`` ("auto"), ``max_xla_shapes`` (8), ``prefetch``
+        ``steps_per_call`` (16), ``jit_compile`` ("auto": XLA for runs of at least
+        ``min_xla_steps`` (1000) steps, falling back to the plain graph when XLA cannot compile
+        the step or more than ``max_xla_shapes`` (8) input shapes occur), ``prefetch``
         (2 chunks; 0 simulates in the training thread), ``progress`` (True),
-        ``checkpoint_every`` (None: once per epoch; N: also every N steps),
-        ``max_nonfinite_in_a_row`` (10). The last four may also be passed to ``train_*``.
+        ``checkpoint_every`` (None: once per epoch; N: also after every N steps, at the end of
+        the compiled call that reaches them), ``max_nonfinite_in_a_row`` (10). ``progress``,
+        ``prefetch``, ``steps_per_call``, ``checkpoint_every`` and ``max_nonfinite_in_a_row``
+        may also be passed to ``train_*`` for one run.
 
     Examples
     --------
@@ -126,7 +132,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         self.seeds = SeedTree(seed)
         self.history = LossHistory()
         self.step, self.epoch, self.optimizer = 0, 0, None
-        self._compiled = CompiledStep(amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"])
+        self._compiled = CompiledStep(
+            amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"]
+        )
         self._init_resume_state()
         self._store = None if checkpoint_path is None else CheckpointStore(checkpoint_path, max_to_keep)
         candidates = None if self._store is None else self._store.candidates()

@@ -85,3 +85,14 @@ def test_consistency_check_names_the_failing_stage(model):
     with pytest.raises(ConfigurationError, match="at the amortizer's compute_loss"):
         Trainer(make_amortizer(num_params=3), model)  # the model has 2 parameters
     assert np.isfinite(Trainer(GaussianMeanAmortizer(), model, progress=False).check_consistency())
+
+
+def test_auto_xla_only_for_runs_long_enough_to_pay_back_compilation():
+    step = CompiledStep(GaussianMeanAmortizer(), jit_compile="auto", min_xla_steps=100)
+    optimizer = keras.optimizers.Adam(1e-3)
+    step.amortizer.head.build((None, 2))
+    step.set_optimizer(optimizer, planned_steps=99)
+    assert not step.uses_xla
+    step.set_optimizer(optimizer, planned_steps=100)
+    assert step.uses_xla
+    assert not CompiledStep(GaussianMeanAmortizer(), jit_compile=False).uses_xla

@@ -78,6 +78,11 @@ class BatchSource:
         return {"mode": self.mode, "batch_size": self.batch_size, "epochs": self.num_epochs()}
 
     # --- shared -----------------------------------------------------------------------
+    @property
+    def finalizes(self) -> bool:
+        """True if :meth:`finalize` works on the chunk (it then receives numpy arrays)."""
+        return False
+
     def finalize(self, chunk: Chunk) -> Chunk:
         """Last step in the training thread before a chunk trains (identity by default)."""
         return chunk

@@ -57,6 +57,10 @@ class OnlineSource(BatchSource):
         for iteration in range(start_iteration, self.iterations_per_epoch):
             yield self.simulate(epoch, iteration)
 
+    @property
+    def finalizes(self) -> bool:
+        return self.memory is not None
+
     def finalize(self, chunk: Chunk) -> Chunk:
         if self.memory is not None and chunk.n_steps:
             for i in range(chunk.n_steps):
@@ -80,6 +84,10 @@ class ReplaySource(OnlineSource):
 
     def identity(self) -> dict:
         return {**super().identity(), "buffer_capacity": self.buffer.capacity}
+
+    @property
+    def finalizes(self) -> bool:
+        return True
 
     def finalize(self, chunk: Chunk) -> Chunk:
         if chunk.n_steps == 0:
