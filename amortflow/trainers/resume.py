@@ -70,6 +70,7 @@ class ResumeMixin:
             )  # fmt: skip
         source.run = self._runs_started
         self._runs_started += 1
+        self._resume_candidate = None  # a new run never takes the checkpoint's optimizer
         self._run = {
             "index": source.run, "identity": identity, "start_epoch": self.epoch, "start_step": self.step,
             "total_steps": source.planned_steps(), "epoch_in_run": 0, "iteration": 0, "finished": False,

@@ -174,3 +174,17 @@ def test_resume_keeps_the_replay_buffer_and_a_changed_plan_starts_a_new_run(tmp_
     history = second.train_online(epochs=1, iterations_per_epoch=2, batch_size=8)
     assert history["train_losses"]["Epoch"].tolist() == [1, 1, 1, 2, 2]
     assert int(second.optimizer.iterations.numpy()) == 2
+
+
+def test_restore_waits_for_the_first_batch_when_checks_are_skipped(tmp_path, model):
+    folder = tmp_path / "ckpt"
+    first = Trainer(GaussianMeanAmortizer(), model, checkpoint_path=folder, seed=1, progress=False, jit_compile=False)
+    first.train_online(epochs=2, iterations_per_epoch=5, batch_size=8)
+    saved = [w.numpy().copy() for w in first.amortizer.weights]
+    # no consistency check: the weights do not exist yet, so they are loaded after the first batch
+    second = Trainer(GaussianMeanAmortizer(), model, checkpoint_path=folder, skip_checks=True, progress=False)
+    assert second.step == 10
+    # one step with a learning rate of 1e-12 (Adam moves each weight by at most ~1e-12)
+    second.train_online(epochs=1, iterations_per_epoch=1, batch_size=8, optimizer=1e-12)
+    for restored, expected in zip(second.amortizer.weights, saved):
+        np.testing.assert_allclose(restored.numpy(), expected, atol=1e-9)
