@@ -32,7 +32,7 @@ class MemoryReplayBuffer:
     >>> import numpy as np
     >>> buffer = MemoryReplayBuffer(capacity=3)
     >>> buffer.store({"parameters": np.arange(5.0)[:, None]})
-    >>> len(buffer), sorted(buffer.sample(3, np.random.default_rng(0))["parameters"].ravel())
+    >>> len(buffer), sorted(buffer.sample(3, np.random.default_rng(0))["parameters"].ravel().tolist())
     (3, [2.0, 3.0, 4.0])
     """
 
