@@ -1,0 +1,365 @@
+"""Accuracy benchmark of neural posterior estimation (NPE) on one SBI benchmark task.
+
+:func:`run_npe_benchmark` follows the protocol of Lueckmann et al. (2021), "Benchmarking
+Simulation-Based Inference", AISTATS:
+
+1. simulate the budget of ``N`` pairs ``(theta, x)`` from the task's prior and simulator (seeded);
+2. train ONE amortized posterior offline on them (90 % training, 10 % validation; the weights
+   of the epoch with the lowest validation loss are kept, training stops after ``patience``
+   epochs without improvement - the same rule as sbi's NPE);
+3. for observations ``1..K`` draw ``S`` samples from the trained network and ``S`` reference
+   samples, and score them with the classifier two-sample test (C2ST, 0.5 = indistinguishable).
+
+The paper uses ``S = 10,000``; fewer samples make the classifier cheaper and its accuracy
+noisier (standard error about ``sqrt(0.25 / (2 S))`` near 0.5), see ``num_posterior_samples``.
+
+>>> result = run_npe_benchmark("gaussian_linear", num_simulations=10_000)   # doctest: +SKIP
+>>> print(result.to_text())                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amortflow.exceptions import ArgumentError
+
+logger = logging.getLogger("amortflow")
+
+#: Tasks whose posteriors are multimodal or curved (two_moons: crescents, gaussian_mixture:
+#: a broad and a narrow component, slcp: four symmetric modes): rational-quadratic spline
+#: couplings; the others get affine couplings.
+SPLINE_TASKS = frozenset({"two_moons", "gaussian_mixture", "slcp", "slcp_distractors", "inverse_kinematics"})
+VALIDATION_FRACTION = 0.1
+#: Epochs without a lower validation loss before training stops (sbi's NPE default).
+PATIENCE = 20
+
+
+@dataclasses.dataclass
+class NPEBenchmarkResult:
+    """Outcome of :func:`run_npe_benchmark` (one task, one simulation budget, one trained network).
+
+    ``c2st`` holds one accuracy per observation (``observations`` lists their numbers); times
+    are wall-clock seconds on this machine.
+    """
+
+    task: str
+    num_simulations: int
+    observations: list[int]
+    c2st: list[float]
+    train_seconds: float
+    epochs: int
+    max_epochs: int
+    best_epoch: int
+    simulate_seconds: float
+    sample_seconds: float
+    reference_seconds: float
+    c2st_seconds: float
+    num_posterior_samples: int
+    seed: int
+    settings: dict[str, Any]
+    method: str = "amortflow NPE"
+    machine: dict[str, Any] = dataclasses.field(default_factory=dict)
+    date: str = ""
+
+    @property
+    def c2st_mean(self) -> float:
+        return float(np.mean(self.c2st))
+
+    @property
+    def c2st_sd(self) -> float:
+        """Sample standard deviation over observations (0 for one observation)."""
+        return float(np.std(self.c2st, ddof=1)) if len(self.c2st) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["c2st_mean"], out["c2st_sd"] = self.c2st_mean, self.c2st_sd
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NPEBenchmarkResult:
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` as JSON (parent folders are created); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load_json(cls, path: str | os.PathLike) -> NPEBenchmarkResult:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_text(self) -> str:
+        """A short human-readable report."""
+        per_obs = ", ".join(f"{i}: {c:.3f}" for i, c in zip(self.observations, self.c2st))
+        return "\n".join(
+            [
+                f"{self.method} on {self.task}, {self.num_simulations} simulations (seed {self.seed})",
+                f"  C2ST (0.5 is perfect): {self.c2st_mean:.3f} +- {self.c2st_sd:.3f} over "
+                f"{len(self.c2st)} observations, {self.num_posterior_samples} samples each",
+                f"  per observation: {per_obs}",
+                f"  training: {self.train_seconds:.1f} s, {self.epochs} epochs (best {self.best_epoch}, "
+                f"max {self.max_epochs}); simulation {self.simulate_seconds:.1f} s, "
+                f"posterior sampling {self.sample_seconds:.1f} s",
+                f"  network: {self.settings.get('network')}",
+            ]
+        )
+
+
+# --- settings -----------------------------------------------------------------------------
+def default_settings(task_name: str, dim_parameters: int, num_simulations: int) -> dict[str, Any]:
+    """Network and training settings for a task and budget.
+
+    Coupling layers: 6 (8 for ``D >= 5``), 128 units; splines for multimodal posteriors
+    (:data:`SPLINE_TASKS`). Batch size 64 up to 10^4 simulations, 128 above; the epoch cap
+    keeps the number of steps roughly proportional to ``log N`` (early stopping usually ends
+    training first).
+    """
+    design = "spline" if task_name in SPLINE_TASKS else "affine"
+    layers = 8 if dim_parameters >= 5 else 6
+    batch_size = 64 if num_simulations <= 10_000 else 128
+    if num_simulations <= 2_000:
+        max_epochs = 300
+    elif num_simulations <= 20_000:
+        max_epochs = 100
+    else:
+        max_epochs = 60
+    return {
+        "network": {"num_coupling_layers": layers, "coupling_design": design, "units": 128},
+        "batch_size": batch_size,
+        "max_epochs": max_epochs,
+        "patience": PATIENCE,
+        "validation_fraction": VALIDATION_FRACTION,
+        "learning_rate": 5e-4,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU count, CPU model, RAM and platform of this machine (Linux ``/proc`` where available)."""
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["ram_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                break
+    except OSError:
+        pass
+    if hasattr(os, "sched_getaffinity"):
+        info["nproc"] = len(os.sched_getaffinity(0))
+    return info
+
+
+# --- the run --------------------------------------------------------------------------------
+def run_npe_benchmark(
+    task: str,
+    num_simulations: int,
+    num_observations: int = 10,
+    epochs: int | None = None,
+    seed: int = 1,
+    num_posterior_samples: int = 10_000,
+    settings: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> NPEBenchmarkResult:
+    """Train NPE on ``num_simulations`` simulations of ``task`` and score it by C2ST on observations.
+
+    Parameters
+    ----------
+    task : str
+        A name from :data:`amortflow.benchmarks.TASK_NAMES`.
+    num_simulations : int
+        Simulation budget (training + validation).
+    num_observations : int, default 10
+        Observations ``1..num_observations`` are scored, all with the same trained network.
+    epochs : int, optional
+        Maximum number of epochs (default from :func:`default_settings`); early stopping may end sooner.
+    seed : int, default 1
+        Seeds simulations, network initialisation, training, posterior sampling and the C2ST classifier.
+    num_posterior_samples : int, default 10_000
+        Samples per observation from the network and from the reference posterior (10,000 in the paper).
+    settings : dict, optional
+        Overrides of :func:`default_settings` (``network`` is merged key by key).
+    progress : bool, default False
+        Show the trainer's progress bars.
+    """
+    from amortflow.benchmarks import Benchmark
+
+    num_simulations = _positive("num_simulations", num_simulations)
+    num_observations = _positive("num_observations", num_observations)
+    num_posterior_samples = _positive("num_posterior_samples", num_posterior_samples)
+    bench = Benchmark(task)
+    if num_observations > bench.task.num_observations:
+        raise ArgumentError(
+            f"num_observations must be at most {bench.task.num_observations} for {task}, received {num_observations}."
+        )
+    config = _merge(default_settings(task, bench.task.dim_parameters, num_simulations), settings)
+    if epochs is not None:
+        config["max_epochs"] = _positive("epochs", epochs)
+
+    start = time.perf_counter()
+    raw = simulate_budget(bench, num_simulations, seed)
+    simulate_seconds = time.perf_counter() - start
+
+    amortizer = _make_amortizer(bench, config, raw["prior_draws"], seed)
+    start = time.perf_counter()
+    trained = _train(bench, amortizer, raw, config, seed, progress)
+    train_seconds = time.perf_counter() - start
+    logger.info("%s: trained on %d simulations in %.1f s (%d epochs).", task, num_simulations, train_seconds,
+                trained["epochs"])  # fmt: skip
+
+    observations = list(range(1, num_observations + 1))
+    c2st_values, times = _score(bench, amortizer, observations, num_posterior_samples, seed)
+    return NPEBenchmarkResult(
+        task=task,
+        num_simulations=num_simulations,
+        observations=observations,
+        c2st=c2st_values,
+        train_seconds=train_seconds,
+        epochs=trained["epochs"],
+        max_epochs=config["max_epochs"],
+        best_epoch=trained["best_epoch"],
+        simulate_seconds=simulate_seconds,
+        num_posterior_samples=num_posterior_samples,
+        seed=int(seed),
+        settings=config,
+        machine=machine_info(),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **times,
+    )
+
+
+def simulate_budget(bench, num_simulations: int, seed: int) -> dict:
+    """The raw training simulations of a run (same ``seed`` and budget, same simulations).
+
+    Exposed so that competitors (``benchmarks/accuracy.py --with-sbi``) train on the very same pairs.
+    """
+    return bench.generative_model(int(num_simulations), rng=np.random.default_rng([int(seed), int(num_simulations)]))
+
+
+def _make_amortizer(bench, config: Mapping, prior_draws: np.ndarray, seed: int):
+    import keras
+
+    from amortflow.amortizers import AmortizedPosterior
+    from amortflow.networks import InvertibleNetwork
+
+    keras.utils.set_random_seed(int(seed))
+    net_cfg = config["network"]
+    # The first ActNorm standardizes the parameters from a few hundred prior draws, so that
+    # spline couplings (domain [-5, 5]) and the zero-initialised couplings see unit scale.
+    net = InvertibleNetwork(
+        num_params=bench.task.dim_parameters,
+        num_coupling_layers=net_cfg["num_coupling_layers"],
+        coupling_design=net_cfg["coupling_design"],
+        coupling_settings={"dense_args": {"units": net_cfg["units"]}},
+        act_norm_init=np.asarray(prior_draws[:500], dtype=np.float64),
+    )
+    amortizer = AmortizedPosterior(net)
+    bounds = bench.prior.support_bounds()
+    # Like sbi, draws outside the prior's support are rejected (only where the support is bounded).
+    if bounds is not None and (np.isfinite(bounds[0]).any() or np.isfinite(bounds[1]).any()):
+        amortizer.set_prior_bounds(*bounds)
+    return amortizer
+
+
+def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress: bool) -> dict:
+    """Epoch-by-epoch offline training with one cosine-decayed Adam; keep the best validation epoch."""
+    from amortflow.trainers import Trainer
+    from amortflow.trainers.optimizers import default_optimizer
+
+    n = len(raw["prior_draws"])
+    n_val = max(1, int(round(config["validation_fraction"] * n)))
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    train_raw, val_raw = _rows(raw, order[n_val:]), _rows(raw, order[:n_val])
+    trainer = Trainer(amortizer, generative_model=bench.generative_model, configurator=bench.configurator,
+                      seed=int(seed), skip_checks=True, progress=progress)  # fmt: skip
+    batch_size, max_epochs = int(config["batch_size"]), int(config["max_epochs"])
+    steps_per_epoch = -(-(n - n_val) // batch_size)
+    # One optimizer for all epochs: its cosine schedule spans the maximum run, so calling
+    # train_offline once per epoch keeps one learning-rate curve (and one compiled step).
+    optimizer = default_optimizer(steps_per_epoch * max_epochs, float(config["learning_rate"]))
+    best, best_epoch, best_weights, epoch = np.inf, 0, None, 0
+    for epoch in range(1, max_epochs + 1):
+        history = trainer.train_offline(train_raw, epochs=1, batch_size=batch_size, optimizer=optimizer,
+                                        validation_sims=val_raw, save_checkpoint=False)  # fmt: skip
+        val_loss = float(history["val_losses"].iloc[-1]["Loss"])
+        if np.isfinite(val_loss) and val_loss < best:
+            best, best_epoch, best_weights = val_loss, epoch, amortizer.get_weights()
+        elif epoch - best_epoch >= int(config["patience"]):
+            break
+    if best_weights is not None:
+        amortizer.set_weights(best_weights)
+    logger.info("Best validation loss %.3f at epoch %d of %d.", best, best_epoch, epoch)
+    return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best}
+
+
+def _score(bench, amortizer, observations: list[int], n_samples: int, seed: int) -> tuple[list[float], dict]:
+    values, times = [], {"sample_seconds": 0.0, "reference_seconds": 0.0, "c2st_seconds": 0.0}
+    for i in observations:
+        start = time.perf_counter()
+        draws = amortizer.sample(bench.configured_observation(i), n_samples, seed=int(seed) * 1000 + i, squeeze=True)
+        times["sample_seconds"] += time.perf_counter() - start
+        value, reference_s, c2st_s = c2st_against_reference(bench, i, draws, seed)
+        values.append(value)
+        times["reference_seconds"] += reference_s
+        times["c2st_seconds"] += c2st_s
+    return values, times
+
+
+def c2st_against_reference(bench, observation: int, draws: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """C2ST of ``draws (S, D)`` against ``S`` reference samples of ``observation`` (reference seed 0).
+
+    Returns ``(c2st, seconds for the reference samples, seconds for the classifier)``.
+    """
+    from amortflow.diagnostics import c2st
+
+    draws = np.asarray(draws, dtype=np.float64)
+    start = time.perf_counter()
+    reference = bench.reference_posterior_samples(observation, len(draws), rng=0)
+    reference_s = time.perf_counter() - start
+    start = time.perf_counter()
+    value = c2st(reference, draws, seed=int(seed))
+    logger.info("%s observation %d: C2ST %.3f", bench.name, observation, value)
+    return value, reference_s, time.perf_counter() - start
+
+
+def _rows(raw: Mapping, index: np.ndarray) -> dict:
+    """Rows ``index`` of the batchable entries of a raw dict (others are kept as they are)."""
+    n = len(raw["prior_draws"])
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n and "non_batchable" not in key:
+            out[key] = value[index]
+        else:
+            out[key] = value
+    return out
+
+
+def _merge(defaults: dict, overrides: Mapping | None) -> dict:
+    out = dict(defaults)
+    for key, value in (overrides or {}).items():
+        if key not in out:
+            raise ArgumentError(f"Unknown benchmark setting {key!r}; expected one of {sorted(out)}.")
+        out[key] = {**out[key], **value} if isinstance(out[key], dict) else value
+    return out
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name} must be a positive integer, received {value!r}.")
+    return int(value)
