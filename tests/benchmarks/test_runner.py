@@ -80,3 +80,20 @@ def test_cli_bad_simulations_is_exit_2(capsys):
         main(["benchmark", "two_moons", "--simulations", "-5"])
     assert exit_info.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_early_stopping_c2st_separates_and_does_not_separate():
+    from amortflow.benchmarks.runner import c2st_early_stopping
+
+    rng = np.random.default_rng(0)
+    same = c2st_early_stopping(rng.normal(size=(400, 2)), rng.normal(size=(400, 2)), seed=1)
+    # held-out accuracy of 800 points near 0.5 has standard error sqrt(0.25 / 800) = 0.018; 4 SE = 0.07
+    assert abs(same - 0.5) < 0.07
+    apart = c2st_early_stopping(rng.normal(size=(400, 2)), rng.normal(size=(400, 2)) + 4.0, seed=1)
+    # shifted by 4 sd in both coordinates the Bayes accuracy is Phi(4 * sqrt(2) / 2) = 0.9977
+    assert apart > 0.97
+
+
+def test_unknown_c2st_classifier_raises():
+    with pytest.raises(ArgumentError, match="c2st_classifier"):
+        run_npe_benchmark("two_moons", 100, c2st_classifier="svm")
