@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,7 +17,6 @@ import numpy as np
 from amortflow.exceptions import ArgumentError, ConfigurationError
 from amortflow.trainers.seeds import Stream
 
-logger = logging.getLogger("amortflow")
 
 DIAGNOSTIC_SIMS = 500
 

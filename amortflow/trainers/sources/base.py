@@ -10,7 +10,6 @@ which is what makes an exact resume possible.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,6 @@ import numpy as np
 from amortflow.trainers.arrays import Nested, as_float32, num_rows, shape_signature, stack
 from amortflow.trainers.seeds import SeedTree
 
-logger = logging.getLogger("amortflow")
 
 
 @dataclass
