@@ -99,7 +99,7 @@ def draw_kde_2d(ax: Axes, x: np.ndarray, y: np.ndarray, color, lim_x, lim_y) -> 
 def draw_offdiag(ax: Axes, x: np.ndarray, y: np.ndarray, kind: str, color, lim_x, lim_y) -> None:
     """Pairwise panel: KDE contours, a 2-D histogram or a scatter of ``(x, y)``."""
     if kind == "scatter":
-        ax.scatter(x, y, s=5, color=color, alpha=min(1.0, 200.0 / max(len(x), 1)) + 0.1, linewidths=0)
+        ax.scatter(x, y, s=5, color=color, alpha=min(1.0, 0.1 + 200.0 / max(len(x), 1)), linewidths=0)
     elif kind == "hist":
         cmap = LinearSegmentedColormap.from_list("af", [to_rgba(color, 0.0), to_rgba(color, 1.0)])
         ax.hist2d(x, y, bins=40, range=[lim_x, lim_y], cmap=cmap, cmin=1)

@@ -133,3 +133,10 @@ def test_plots_check_shapes_and_names(draws):
         diag.plot_sbc_ecdf(post[0], theta)
     with pytest.raises(ArgumentError, match="param_names"):
         diag.plot_recovery(post, theta, param_names=["a"])
+
+
+def test_plot_latent_space_2d_handles_few_points():
+    # Scatter transparency grows as points get fewer; it must stay a valid alpha (<= 1).
+    z = np.random.default_rng(1).standard_normal((50, 2))
+    fig = diag.plot_latent_space_2d(z)
+    assert_figure(fig, 4, xlabels=["$z_{1}$"], ylabels=["$z_{2}$"])
