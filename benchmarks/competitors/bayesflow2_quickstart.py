@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=500)
     parser.add_argument("--warmup-iterations", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sampling-datasets", type=int, default=1000)
+    parser.add_argument("--sampling-draws", type=int, default=1000)
     parser.add_argument("--validation-sims", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -67,6 +69,10 @@ def main() -> None:
     wall = time.perf_counter() - start
     steps = args.epochs * args.iterations
     val = history.history.get("val_loss", [float("nan")])
+    test_data = simulator.sample(args.sampling_datasets)
+    start = time.perf_counter()
+    draws = workflow.sample(conditions={"x": test_data["x"]}, num_samples=args.sampling_draws)["theta"]
+    sample_seconds = time.perf_counter() - start
     print(
         json.dumps(
             {
@@ -77,6 +83,9 @@ def main() -> None:
                 "wall_s": wall,
                 "it_per_s": steps / wall,
                 "final_val_loss": float(val[-1]),
+                "sampling_shape": list(draws.shape),
+                "sampling_s": sample_seconds,
+                "draws_per_s": args.sampling_datasets * args.sampling_draws / sample_seconds,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
