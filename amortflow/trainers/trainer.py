@@ -46,7 +46,14 @@ from amortflow.trainers.history import LossHistory
 from amortflow.trainers.loop import LoopMixin
 from amortflow.trainers.resume import ResumeMixin
 from amortflow.trainers.seeds import SeedTree, Stream
-from amortflow.trainers.sources import OfflineSource, OnlineSource, PresimulationSource, ReplaySource, RoundsSource
+from amortflow.trainers.sources import (
+    OfflineSource,
+    OnlineSource,
+    PresimulationSource,
+    ReplaySource,
+    RoundsSource,
+    StreamingSource,
+)
 from amortflow.trainers.step import CompiledStep
 
 logger = logging.getLogger("amortflow")
@@ -67,7 +74,7 @@ CHECK_BATCH_SIZE = 2
 
 
 class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
-    """Train an amortizer on simulations: online, with experience replay, in rounds, offline or from disk.
+    """Train an amortizer on simulations: online, with experience replay, in rounds, offline, from disk or streamed.
 
     Parameters
     ----------
@@ -282,6 +289,48 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         source = PresimulationSource(path, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
                                      shuffle_buffer, self.seeds, self._next_run_index())  # fmt: skip
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def train_streaming(self, epochs: int, iterations_per_epoch: int, batch_size: int, stream=None,
+                        buffer_capacity: int = 1000, watermark: int | None = None, policy: str = "fifo",
+                        client=None, save_checkpoint: bool = True, optimizer=None, reuse_optimizer: bool = False,
+                        early_stopping=False, validation_sims=None, **kwargs) -> dict:  # fmt: skip
+        """Train on simulations streaming from a Dask cluster (``epochs x iterations_per_epoch`` steps).
+
+        Each step draws ``batch_size`` simulations uniformly from the bounded buffer of a
+        :class:`~amortflow.simulation.distributed.StreamingSimulations`, which the cluster
+        refills all the time; training waits only once, until the buffer first holds
+        ``watermark`` simulations. The stream's ``stats()`` are logged at INFO after each epoch.
+
+        Parameters
+        ----------
+        stream : StreamingSimulations, optional
+            Used as given and left open. Default: a stream of ``generative_model`` on
+            ``client`` (None: a ``LocalCluster``), closed when training ends.
+        buffer_capacity, watermark, policy, client
+            Settings of the stream built here (see ``StreamingSimulations``); ignored with ``stream``.
+        Others
+            As in :meth:`train_online`; ``validation_sims=<int>`` simulates with ``generative_model``.
+
+        Notes
+        -----
+        The buffer's contents depend on the order in which the cluster's tasks finish, so a
+        resumed streaming run continues with the simulations that arrive then, not the same ones.
+        """
+        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
+        batch_size, run_index = _pos("batch_size", batch_size), self._next_run_index()
+        own = stream is None
+        if own:
+            from amortflow.simulation.distributed import StreamingSimulations  # needs the optional dask extra
+
+            seed = int(self.seeds.rng(Stream.ONLINE, run_index).integers(2**63))
+            stream = StreamingSimulations(self._require_model("train_streaming"), client, seed=seed, policy=policy,
+                                          buffer_capacity=_pos("buffer_capacity", buffer_capacity), watermark=watermark)  # fmt: skip
+        try:
+            source = StreamingSource(stream, self.configure, epochs, iterations, batch_size, self.seeds, run_index)
+            return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+        finally:
+            if own:
+                stream.close()
 
     def _require_model(self, who: str) -> Callable:
         if self.generative_model is None:

@@ -6,7 +6,8 @@ Every mode feeds the same compiled training step; they differ only in their sour
 * :class:`ReplaySource` - fresh simulations through a replay buffer (``train_experience_replay``),
 * :class:`OfflineSource` - a simulation dict in memory (``train_offline``),
 * :class:`RoundsSource` - simulate a round, train on all rounds so far (``train_rounds``),
-* :class:`PresimulationSource` - shards on disk via a shuffle buffer (``train_from_presimulation``).
+* :class:`PresimulationSource` - shards on disk via a shuffle buffer (``train_from_presimulation``),
+* :class:`StreamingSource` - a bounded buffer refilled by a Dask cluster (``train_streaming``).
 """
 
 from amortflow.trainers.sources.base import BatchSource, Chunk
@@ -14,6 +15,7 @@ from amortflow.trainers.sources.disk import PresimulationSource, ShuffleBuffer
 from amortflow.trainers.sources.memory import OfflineSource, RoundsSource
 from amortflow.trainers.sources.online import OnlineSource, ReplaySource
 from amortflow.trainers.sources.rows import RowData
+from amortflow.trainers.sources.streaming import StreamingSource
 
 __all__ = [
     "BatchSource",
@@ -25,4 +27,5 @@ __all__ = [
     "RoundsSource",
     "RowData",
     "ShuffleBuffer",
+    "StreamingSource",
 ]
