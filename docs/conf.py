@@ -35,6 +35,8 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
+# Methods we override without a docstring would otherwise show Keras' own (Google-style) text.
+autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]

@@ -40,6 +40,9 @@ from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, 
 class AmortizedLikelihood(Amortizer):
     """Amortized likelihood ``q(x | theta)`` of one observation ``x`` (``(d,)``) given parameters.
 
+    Inputs are dicts with ``observables`` of shape ``(B, N, d)`` (N i.i.d. observations) or
+    ``(B, d)``, and ``conditions`` of shape ``(B, D)`` (the parameters).
+
     Parameters
     ----------
     surrogate_net : InferenceNetwork
@@ -47,9 +50,6 @@ class AmortizedLikelihood(Amortizer):
         (``InvertibleNetwork(num_params=d)``, ``MaskedAutoregressiveFlow``, ``MixtureDensityNetwork``).
     latent_dist : None, "normal", "student_t" or a distribution object, optional
         Base distribution of a flow surrogate.
-
-    Inputs are dicts with ``observables`` ``(B, N, d)`` (N i.i.d. observations) or ``(B, d)``
-    and ``conditions`` ``(B, D)`` (the parameters).
     """
 
     def __init__(self, surrogate_net, latent_dist=None, **kwargs):
