@@ -108,29 +108,34 @@ def presimulate_and_save(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        _clear(folder)
-    manifest = _start_manifest(folder, generative_model, batch_size, n_batches, seed)
+        clear_shards(folder)
+    manifest = start_manifest(folder, generative_model, batch_size, n_batches, seed)
     children = np.random.SeedSequence(manifest["seed_entropy"]).spawn(n_batches)
     seed_global = getattr(generative_model, "uses_global_rng", True)
     written = 0
     for index in tqdm(range(n_batches), desc="presimulating", disable=not progress):
-        if _shard_is_complete(folder, manifest, index):
+        if shard_is_complete(folder, manifest, index):
             continue
-        raw = _simulate(generative_model, batch_size, children[index], seed_global)
-        manifest["shards"][str(index)] = _write_shard(folder, index, raw)
+        raw = simulate_shard(generative_model, batch_size, children[index], seed_global)
+        manifest["shards"][str(index)] = write_shard(folder, index, raw)
         manifest.setdefault("keys", manifest["shards"][str(index)]["keys"])
-        _write_json(folder / MANIFEST_NAME, manifest)
+        write_json(folder / MANIFEST_NAME, manifest)
         written += 1
     logger.info("presimulate_and_save: wrote %d shard(s), kept %d complete one(s) in %s.", written, n_batches - written, folder)
     return [folder / shard_name(i) for i in range(n_batches)]
 
 
-def _clear(folder: Path) -> None:
+def clear_shards(folder: Path) -> None:
+    """Delete every shard, partial shard and the manifest in ``folder`` (``overwrite=True``)."""
     for path in list(folder.glob("shard_*.npz")) + list(folder.glob(".shard_*.partial")) + [folder / MANIFEST_NAME]:
         path.unlink(missing_ok=True)
 
 
-def _start_manifest(folder: Path, model: Any, batch_size: int, n_batches: int, seed: int | None) -> dict:
+def start_manifest(folder: Path, model: Any, batch_size: int, n_batches: int, seed: int | None) -> dict:
+    """Create the manifest of a new folder, or read and check the one being resumed.
+
+    Shared by the serial and the Dask writers so both produce the same resumable format.
+    """
     path = folder / MANIFEST_NAME
     for stale in folder.glob(".shard_*.partial"):  # left by an interrupted write
         stale.unlink()
@@ -139,7 +144,7 @@ def _start_manifest(folder: Path, model: Any, batch_size: int, n_batches: int, s
         manifest = {"format_version": FORMAT_VERSION, "batch_size": batch_size, "n_batches": n_batches,
                     "seed_entropy": entropy, "model_name": str(getattr(model, "name", "anonymous")),
                     "shards": {}}  # fmt: skip
-        _write_json(path, manifest)
+        write_json(path, manifest)
         return manifest
     manifest = read_manifest(folder)
     if manifest["batch_size"] != batch_size:
@@ -156,7 +161,12 @@ def _start_manifest(folder: Path, model: Any, batch_size: int, n_batches: int, s
     return manifest
 
 
-def _simulate(model: Callable, batch_size: int, child: np.random.SeedSequence, seed_global: bool) -> dict:
+def simulate_shard(model: Callable, batch_size: int, child: np.random.SeedSequence, seed_global: bool) -> dict:
+    """Simulate one shard from its own ``SeedSequence`` child (the same draws wherever it runs).
+
+    With ``seed_global`` NumPy's legacy global state is seeded from the child too, for
+    simulators that ignore ``rng``; the caller's global state is restored afterwards.
+    """
     rng = np.random.default_rng(child)
     if not seed_global:
         return model(batch_size, rng=rng)
@@ -189,7 +199,8 @@ def _numeric_arrays(raw: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _write_shard(folder: Path, index: int, raw: dict) -> dict:
+def write_shard(folder: Path, index: int, raw: dict) -> dict:
+    """Write shard ``index`` atomically and return its manifest entry (file, size, SHA-256, shapes)."""
     arrays = _numeric_arrays(raw)
     final = folder / shard_name(index)
     partial = folder / f".{shard_name(index)}.partial"
@@ -210,13 +221,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_json(path: Path, content: dict) -> None:
+def write_json(path: Path, content: dict) -> None:
+    """Write ``content`` as JSON atomically (temporary file, then ``os.replace``)."""
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(content, indent=1))
     os.replace(partial, path)
 
 
-def _shard_is_complete(folder: Path, manifest: dict, index: int, verify: bool = True) -> bool:
+def shard_is_complete(folder: Path, manifest: dict, index: int, verify: bool = True) -> bool:
+    """Whether shard ``index`` exists and matches its manifest entry (size, and SHA-256 if ``verify``)."""
     entry = manifest["shards"].get(str(index))
     path = folder / shard_name(index)
     if entry is None or not path.exists():
@@ -264,7 +277,7 @@ def iter_shard_paths(folder: str | os.PathLike, verify: bool = False) -> Iterato
     folder = Path(folder)
     manifest = read_manifest(folder)
     n_batches = manifest["n_batches"]
-    paths = [folder / shard_name(i) for i in range(n_batches) if _shard_is_complete(folder, manifest, i, verify)]
+    paths = [folder / shard_name(i) for i in range(n_batches) if shard_is_complete(folder, manifest, i, verify)]
     if not paths:
         raise DataError(f"{folder} holds no complete shard (manifest lists {n_batches}); run presimulate_and_save.")
     if len(paths) < n_batches:

@@ -88,9 +88,9 @@ def dask_presimulate_and_save(
     folder = Path(folder).resolve()  # workers may run in another working directory
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        serial._clear(folder)
-    manifest = serial._start_manifest(folder, generative_model, batch_size, n_batches, seed)
-    todo = [i for i in range(n_batches) if not serial._shard_is_complete(folder, manifest, i)]
+        serial.clear_shards(folder)
+    manifest = serial.start_manifest(folder, generative_model, batch_size, n_batches, seed)
+    todo = [i for i in range(n_batches) if not serial.shard_is_complete(folder, manifest, i)]
     handle = ClientHandle(client, cluster_kwargs)
     try:
         if todo:
@@ -122,7 +122,7 @@ def _fan_out(client, model: Callable, folder: Path, manifest: dict, todo: list[i
             _check_visible(folder, index, outcome.entry)
             manifest["shards"][str(index)] = outcome.entry
             manifest.setdefault("keys", outcome.entry["keys"])
-            serial._write_json(folder / serial.MANIFEST_NAME, manifest)
+            serial.write_json(folder / serial.MANIFEST_NAME, manifest)
     finally:
         client.cancel([future for future in futures if not future.done()])  # after an error: stop the rest
 

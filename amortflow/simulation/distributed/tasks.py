@@ -2,7 +2,7 @@
 
 A task simulates one chunk from its own ``SeedSequence`` (child ``index`` of the run's root,
 see :func:`~amortflow.simulation.distributed._client.child_seed`), through the same
-``_simulate`` as the serial presimulation, so a task's output depends only on the model,
+``simulate_shard`` as the serial presimulation, so a task's output depends only on the model,
 its size and its seed: never on the worker, the number of workers or the order of tasks.
 
 Errors from the model are *returned*, not raised: Dask re-runs a raising task ``retries``
@@ -44,7 +44,7 @@ class TaskOutcome:
 def simulate_task(model: Callable, index: int, size: int, seed: np.random.SeedSequence, seed_global: bool) -> TaskOutcome:
     """Simulate ``size`` simulations from ``seed`` (runs on a worker)."""
     try:
-        raw = presimulation._simulate(model, size, seed, seed_global)
+        raw = presimulation.simulate_shard(model, size, seed, seed_global)
     except AmortflowError as exc:
         return TaskOutcome(index, size, error=exc)
     return TaskOutcome(index, size, raw=raw)
@@ -57,7 +57,7 @@ def write_shard_task(
     outcome = simulate_task(model, index, size, seed, seed_global)
     if outcome.error is not None:
         return outcome
-    return TaskOutcome(index, size, entry=presimulation._write_shard(Path(folder), index, outcome.raw))
+    return TaskOutcome(index, size, entry=presimulation.write_shard(Path(folder), index, outcome.raw))
 
 
 def task_error(outcome: TaskOutcome, what: str = "Dask task") -> AmortflowError:
