@@ -108,7 +108,7 @@ def plot_z_score_contraction(
     """Posterior z-score against posterior contraction, one dot per data set (Schad et al. 2021).
 
     Good inference puts the dots at contraction near one (the data are informative) and
-    z-scores near zero (the posterior is centred on the truth): large |z| with high
+    z-scores near zero (the posterior is centred on the truth): large ``|z|`` with high
     contraction means over-confidence; low contraction means the data say little (or the
     prior is too narrow to learn from). The prior variance is the variance of
     ``prior_samples`` over data sets.
