@@ -42,14 +42,23 @@ SPECS: dict[str, dict] = {
 }
 
 
+def _runs(python: str) -> bool:
+    """True if ``python`` starts (a pyenv shim for a version not selected exits with status 127)."""
+    try:
+        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
 def find_python(candidates: list[str]) -> str | None:
-    """Return the first interpreter of ``candidates`` on PATH or under pyenv, or None."""
+    """Return the first working interpreter of ``candidates`` on PATH or under pyenv, or None."""
     for name in candidates:
         found = shutil.which(name)
-        if found:
+        if found and _runs(found):
             return found
         for pyenv_python in sorted(Path.home().glob(f".pyenv/versions/{name[6:]}*/bin/{name}")):
-            return str(pyenv_python)
+            if _runs(str(pyenv_python)):
+                return str(pyenv_python)
     return None
 
 
