@@ -4,13 +4,15 @@ Model: theta ~ N(0, I_4), x_n ~ N(theta, I_4), n = 1..50. Networks: DeepSet(summ
 InvertibleNetwork(num_params=4, num_coupling_layers=4), AmortizedPosterior. Online training,
 batch 32, default optimizer (Adam, cosine decay 5e-4 -> 0, clipping), validation on 200 sets.
 
-A warm-up run (tracing and XLA compilation) is timed separately; the timed run reuses its
-compiled step and optimizer, whose cosine schedule spans both runs. Prints one JSON line;
+A warm-up run (tracing and XLA compilation, including the shape of an epoch's last, shorter
+chunk and the validation function) is timed separately; the timed run reuses its compiled
+step and optimizer, whose cosine schedule spans both runs. Prints one JSON line;
 ``--profile`` adds a breakdown: simulation + configuration per batch, the compiled step
 alone on a fixed chunk, and forward+backward of each network on its own.
 
     python benchmarks/speed_quickstart.py                       # 2 x 500 steps
     python benchmarks/speed_quickstart.py --jit false --profile
+    python benchmarks/speed_quickstart.py --deepset-units 64 --num-equiv 2   # BayesFlow's DeepSet size
 
 The machine's load average is reported: on a shared box, numbers are only comparable
 when it is low.
@@ -36,8 +38,12 @@ import amortflow as af  # noqa: E402
 NUM_PARAMS, N_OBS = 4, 50
 
 
-def build(seed: int, jit, steps_per_call: int):
-    """The quickstart generative model and a trainer for it."""
+def build(seed: int, jit, steps_per_call: int, units: int | None = None, num_equiv: int | None = None):
+    """The quickstart generative model and a trainer for it.
+
+    ``units`` / ``num_equiv`` override the DeepSet's width and number of equivariant modules
+    (None: amortflow's defaults), e.g. 64 and 2 for BayesFlow's DeepSet architecture.
+    """
 
     def prior(batch_size, rng):
         return rng.normal(size=(batch_size, NUM_PARAMS))
@@ -47,19 +53,26 @@ def build(seed: int, jit, steps_per_call: int):
 
     af.set_seed(seed)
     model = af.simulation.GenerativeModel(prior, simulator, prior_is_batched=True, simulator_is_batched=True)
+    deep_set_args = {} if num_equiv is None else {"num_equiv": num_equiv}
+    if units is not None:
+        deep_set_args.update({f"dense_s{i}_args": {"units": units} for i in (1, 2, 3)})
     amortizer = af.amortizers.AmortizedPosterior(
-        af.networks.InvertibleNetwork(num_params=NUM_PARAMS, num_coupling_layers=4), af.networks.DeepSet(summary_dim=10)
+        af.networks.InvertibleNetwork(num_params=NUM_PARAMS, num_coupling_layers=4),
+        af.networks.DeepSet(summary_dim=10, **deep_set_args),
     )
     trainer = af.trainers.Trainer(amortizer, model, seed=seed, jit_compile=jit, steps_per_call=steps_per_call, progress=False)
     return model, trainer
 
 
 def timed_training(trainer, args) -> dict:
-    total = args.warmup_iterations + args.epochs * args.iterations
-    optimizer = af.trainers.default_optimizer(total)
+    # XLA compiles the training loop once per chunk length: an epoch of 500 steps ends with a
+    # chunk of 500 % 16 = 4 steps, a second shape (~6 s to compile on 2 cores). The warm-up
+    # ends with a chunk of that length and validates once, so every compilation is in it.
+    warmup_steps = args.warmup_iterations + args.iterations % args.steps_per_call
+    optimizer = af.trainers.default_optimizer(warmup_steps + args.epochs * args.iterations)
     start = time.perf_counter()
-    trainer.train_online(epochs=1, iterations_per_epoch=args.warmup_iterations, batch_size=args.batch_size,
-                         optimizer=optimizer)  # fmt: skip
+    trainer.train_online(epochs=1, iterations_per_epoch=warmup_steps, batch_size=args.batch_size, optimizer=optimizer,
+                         validation_sims=args.validation_sims)  # fmt: skip
     warmup = time.perf_counter() - start
     start, cpu = time.perf_counter(), time.process_time()
     history = trainer.train_online(epochs=args.epochs, iterations_per_epoch=args.iterations, batch_size=args.batch_size,
@@ -135,6 +148,8 @@ def main() -> None:
                         help="XLA; \"auto\" (the Trainer default) would skip it for the short warm-up run")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's choice)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--deepset-units", type=int, default=None, help="DeepSet width (default: amortflow's)")
+    parser.add_argument("--num-equiv", type=int, default=None, help="DeepSet equivariant modules (default: amortflow's)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
@@ -144,8 +159,10 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit]
     load_before = os.getloadavg()[0]
-    model, trainer = build(args.seed, jit, args.steps_per_call)
+    model, trainer = build(args.seed, jit, args.steps_per_call, args.deepset_units, args.num_equiv)
+    deep_set = trainer.amortizer.summary_net
     result = {"library": f"amortflow {af.__version__}", "tensorflow": tf.__version__, "cpus": os.cpu_count(),
+              "deepset_units": deep_set.invariant_module.s1.layers[0].units, "num_equiv": deep_set.num_equiv,
               "steps": args.epochs * args.iterations, "batch_size": args.batch_size,
               "steps_per_call": args.steps_per_call, "jit": args.jit}  # fmt: skip
     result.update(timed_training(trainer, args))
