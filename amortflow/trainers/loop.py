@@ -18,6 +18,7 @@ import tensorflow as tf
 from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
+from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
@@ -39,12 +40,13 @@ class LoopMixin:
         if early_stopping and validation_sims is None:
             raise ArgumentError("early_stopping needs validation_sims (the validation loss decides when to stop).")
         run, resumed = self._select_run(source)
-        self._ensure_built(source)
-        if resumed:
-            opt = self._resume_optimizer(run, optimizer)
-        else:
-            opt = self._new_optimizer(optimizer, reuse_optimizer, run["total_steps"])
-        self._compiled.set_optimizer(opt, planned_steps=run["total_steps"])
+        with distributed_scope(self.strategy):  # weights and optimizer slots are created mirrored under a strategy
+            self._ensure_built(source)
+            if resumed:
+                opt = self._resume_optimizer(run, optimizer)
+            else:
+                opt = self._new_optimizer(optimizer, reuse_optimizer, run["total_steps"])
+            self._compiled.set_optimizer(opt, planned_steps=run["total_steps"])
         self.optimizer = opt
         stopper = _make_stopper(early_stopping, run.get("stopper") if resumed else None)
         validation = self._validation_batches(validation_sims, run["index"])

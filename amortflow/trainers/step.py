@@ -10,10 +10,16 @@ size, time steps) free, so one trace serves every mode. With XLA (``jit_compile`
 is fused into one program, compiled once per distinct input shape; ``"auto"`` uses XLA and
 falls back to the plain graph when XLA cannot compile the step or when too many different
 shapes arrive (varying set sizes would otherwise recompile again and again).
+
+With a ``tf.distribute`` strategy each step runs on every replica through ``strategy.run``
+(see :mod:`amortflow.trainers.distributed` for how the batch is split and the loss scaled);
+the skip decision for non-finite steps is taken once, outside the replicas, so that all of
+them apply or skip the same update.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -21,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from amortflow.exceptions import ArgumentError, ConfigurationError
+from amortflow.trainers import distributed
 from amortflow.trainers.arrays import Nested, flatten, shape_signature, unflatten
 
 logger = logging.getLogger("amortflow")
@@ -49,12 +56,29 @@ class CompiledStep:
         With ``"auto"``: fall back to the plain graph after this many distinct input shapes.
     min_xla_steps : int
         With ``"auto"``: use XLA only for runs of at least this many steps.
+    strategy : tf.distribute.Strategy, optional
+        Run each step on the strategy's replicas (None: on the default device, no ``strategy.run``).
+        With a strategy, ``"auto"`` does not use XLA and ``True`` is refused (see the comment in ``__init__``).
     """
 
-    def __init__(self, amortizer, jit_compile: bool | str = "auto", max_xla_shapes: int = 8, min_xla_steps: int = 0):
+    def __init__(self, amortizer, jit_compile: bool | str = "auto", max_xla_shapes: int = 8, min_xla_steps: int = 0,
+                 strategy: tf.distribute.Strategy | None = None):  # fmt: skip
         if jit_compile not in JIT_CHOICES:
             raise ArgumentError(f"jit_compile must be True, False or 'auto', received {jit_compile!r}.")
         self.amortizer = amortizer
+        self.strategy = distributed.resolve_strategy(strategy)
+        if self.strategy is not None:
+            # XLA compiles the loop into one program for one device, but the replicas' weights
+            # live on several devices: TF 2.21 fails with "Trying to access resource
+            # .../replica_1/... located in device ...:1 from device ...:0" (XLA known issue
+            # "tf.Variable on a different device"). So no XLA with a strategy.
+            if jit_compile is True:
+                raise ArgumentError(
+                    "jit_compile=True cannot be used with a tf.distribute strategy: XLA compiles the training "
+                    "loop for one device while the replicas' weights live on several. Use jit_compile='auto' "
+                    "or False (the plain TensorFlow graph)."
+                )
+            jit_compile = False
         self.jit_compile = jit_compile
         self.max_xla_shapes = int(max_xla_shapes)
         self.min_xla_steps = int(min_xla_steps)
@@ -66,6 +90,7 @@ class CompiledStep:
         self._functions: dict = {}
         self._eval_functions: dict = {}
         self._variables = None
+        self._trained: list = []  # with a strategy: the weights that get gradients (set while tracing)
 
     # --- set-up -------------------------------------------------------------------------
     def set_optimizer(self, optimizer, planned_steps: int | None = None) -> None:
@@ -78,8 +103,12 @@ class CompiledStep:
         self._variables = list(self.amortizer.trainable_variables)
         if not self._variables:
             raise ConfigurationError(f"{type(self.amortizer).__name__} has no trainable weights to train.")
+        if self.strategy is not None:
+            distributed.check_variables(self.strategy, self._variables, type(self.amortizer).__name__)
+            distributed.check_optimizer(self.strategy, optimizer)
         if not optimizer.built:
-            optimizer.build(self._variables)
+            with distributed.scope(self.strategy):  # slots are mirrored like the weights
+                optimizer.build(self._variables)
         if optimizer is not self.optimizer:
             self._functions = {}
         self.optimizer = optimizer
@@ -111,18 +140,55 @@ class CompiledStep:
             self.loss_names = names
         return total, tf.stack([total, *parts])
 
-    def _train_one(self, batch: Nested):
-        with tf.GradientTape() as tape:
-            total, values = self._losses(batch, training=True)
-        grads = tape.gradient(total, self._variables)
+    def _gradient_pairs(self, grads: list) -> list:
+        """``(gradient, weight)`` pairs of the weights that get a gradient (warns about the others)."""
         pairs = [(g, v) for g, v in zip(grads, self._variables) if g is not None]
         if len(pairs) < len(self._variables):
             missing = [v.path for g, v in zip(grads, self._variables) if g is None]
             logger.warning("These weights get no gradient from the loss and are not trained: %s", missing)
+        return pairs
+
+    def _train_one(self, batch: Nested):
+        with tf.GradientTape() as tape:
+            total, values = self._losses(batch, training=True)
+        pairs = self._gradient_pairs(tape.gradient(total, self._variables))
         finite = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(tf.linalg.global_norm([g for g, _ in pairs])))
 
         def apply():
             self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            return tf.constant(True)
+
+        tf.cond(finite, apply, lambda: tf.constant(False))
+        return values, finite
+
+    # --- the step on the replicas of a strategy --------------------------------------------
+    def _replica_gradients(self, template: tuple, paths: list, *flat):
+        """One replica: loss of its share of the batch, scaled by the share; gradients summed over replicas."""
+        context = tf.distribute.get_replica_context()
+        local, weight = distributed.replica_share(list(flat), context)
+        batch = unflatten(template, dict(zip(paths, local)))
+        with tf.GradientTape() as tape:
+            total, values = self._losses(batch, training=True)
+            scaled = total * weight
+        pairs = self._gradient_pairs(tape.gradient(scaled, self._variables))
+        self._trained = [v for _, v in pairs]
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
+        return values * weight, tf.math.is_finite(tf.linalg.global_norm(grads)), grads
+
+    def _train_one_distributed(self, flat: list, template: tuple, paths: list):
+        """One step over the replicas (called in the cross-replica context of the compiled loop)."""
+        strategy = self.strategy
+        values, grads_finite, grads = strategy.run(
+            lambda *tensors: self._replica_gradients(template, paths, *tensors), args=tuple(flat)
+        )
+        values = strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+        # every replica holds the same summed gradients, so the first replica's flag speaks for all;
+        # the one decision gates the update of all replicas (a cond inside the replicas could not
+        # contain the optimizer's cross-replica synchronisation)
+        finite = tf.logical_and(tf.math.is_finite(values[0]), strategy.experimental_local_results(grads_finite)[0])
+
+        def apply():
+            strategy.run(lambda *g: self.optimizer.apply(list(g), self._trained), args=tuple(grads))
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
@@ -136,8 +202,11 @@ class CompiledStep:
             n_steps = tf.shape(flat[0])[0]
 
             def body(i, losses, flags):
-                batch = unflatten(template, {path: tensor[i] for path, tensor in zip(paths, flat)})
-                values, finite = self._train_one(batch)
+                if self.strategy is None:
+                    batch = unflatten(template, {path: tensor[i] for path, tensor in zip(paths, flat)})
+                    values, finite = self._train_one(batch)
+                else:
+                    values, finite = self._train_one_distributed([tensor[i] for tensor in flat], template, paths)
                 return i + 1, losses.write(i, values), flags.write(i, finite)
 
             start = (tf.constant(0), tf.TensorArray(tf.float32, size=n_steps), tf.TensorArray(tf.bool, size=n_steps))
@@ -160,7 +229,8 @@ class CompiledStep:
         if self._use_xla and self.jit_compile == "auto":
             self._note_shape(tuple(tuple(a.shape) for a in arrays))
         try:
-            losses, flags = self._function(template, self._use_xla)(*arrays)
+            with self._replica_guard():
+                losses, flags = self._function(template, self._use_xla)(*arrays)
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as exc:
             if not (self._use_xla and self.jit_compile == "auto" and _is_xla_failure(exc)):
                 raise
@@ -168,6 +238,12 @@ class CompiledStep:
             self._use_xla, self._xla_ruled_out = False, True
             losses, flags = self._function(template, False)(*arrays)
         return losses.numpy(), flags.numpy()
+
+    def _replica_guard(self):
+        """With a strategy: the optimizer takes the step's summed gradients as they are (any trace happens here)."""
+        if self.strategy is None:
+            return contextlib.nullcontext()
+        return distributed.gradients_already_reduced(self.optimizer)
 
     def _function(self, template: tuple, use_xla: bool):
         key = (_spec_key(template), use_xla)

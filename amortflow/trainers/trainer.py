@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from amortflow.defaults import (
     DEFAULT_JIT_COMPILE,
@@ -42,6 +43,8 @@ from amortflow.trainers.arrays import as_float32, num_rows
 from amortflow.trainers.buffers import MemoryReplayBuffer
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.diagnose import DiagnosticsMixin
+from amortflow.trainers.distributed import resolve_strategy
+from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.history import LossHistory
 from amortflow.trainers.loop import LoopMixin
 from amortflow.trainers.resume import ResumeMixin
@@ -98,6 +101,16 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         :meth:`train_experience_replay`.
     seed : int, optional
         Seed of every random stream of the trainer (simulations, shuffling, validation).
+    strategy : tf.distribute.Strategy, optional
+        Train data-parallel on the strategy's replicas, e.g. ``tf.distribute.MirroredStrategy()``
+        over the GPUs of a machine: each global batch of ``batch_size`` is split across the
+        replicas and each replica's loss is scaled by its share, so that an update equals the
+        single-device update on the whole batch (up to floating point). Create the amortizer
+        (and any optimizer you pass) under ``strategy.scope()``; the Trainer builds the networks
+        and creates its optimizers under it. With a strategy, ``jit_compile="auto"`` does not
+        use XLA and ``True`` is refused (XLA compiles for one device). Default: the strategy
+        whose scope is open, if any, else one device (the plain path). See
+        ``docs/scale_out.md``, "Multi-device training".
     **kwargs
         ``steps_per_call`` (16), ``jit_compile`` ("auto": XLA for runs of at least
         ``min_xla_steps`` (1000) steps, falling back to the plain graph when XLA cannot compile
@@ -126,6 +139,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         skip_checks: bool = False,
         memory: bool | MemoryReplayBuffer = False,
         seed: int | None = None,
+        strategy: tf.distribute.Strategy | None = None,
         **kwargs: Any,
     ):
         if not hasattr(amortizer, "compute_loss"):
@@ -139,8 +153,10 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         self.seeds = SeedTree(seed)
         self.history = LossHistory()
         self.step, self.epoch, self.optimizer = 0, 0, None
+        self.strategy = resolve_strategy(strategy)
         self._compiled = CompiledStep(
-            amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"]
+            amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"],
+            strategy=self.strategy,
         )
         self._init_resume_state()
         self._store = None if checkpoint_path is None else CheckpointStore(checkpoint_path, max_to_keep)
@@ -182,7 +198,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             conf = self.configure(raw)
             num_rows(conf, "the configurator's output")
             stage = "the amortizer's compute_loss"
-            loss = self.amortizer.compute_loss(conf, training=False)
+            with distributed_scope(self.strategy):  # the first call creates the weights: mirrored under a strategy
+                loss = self.amortizer.compute_loss(conf, training=False)
             self._forward_done = True
         except Exception as exc:
             raise ConfigurationError(
