@@ -16,6 +16,7 @@ Edit the source, then rebuild::
     python tutorials/_build_notebooks.py                 # all notebooks
     python tutorials/_build_notebooks.py 01 03           # only those whose name starts so
     python tutorials/_build_notebooks.py --no-execute    # write the cells, keep no outputs
+    python tutorials/_build_notebooks.py 01 --text-only  # only markdown changed: keep the stored outputs
 
 Execution runs every notebook top to bottom in a fresh kernel of *this* Python interpreter
 (``sys.executable``) with the repository on ``PYTHONPATH``, inside a temporary working
@@ -144,11 +145,17 @@ def execute(nb: nbformat.NotebookNode, timeout: int = CELL_TIMEOUT) -> float:
     from nbclient import NotebookClient
 
     with tempfile.TemporaryDirectory(prefix="amortflow-tutorial-") as workdir, kernel_manager() as km:
+        resources = {"metadata": {"path": workdir}}  # the working directory of the kernel
         client = NotebookClient(
-            nb, km=km, timeout=timeout, record_timing=False, allow_errors=False, resources={"metadata": {"path": workdir}}
+            nb, km=km, timeout=timeout, record_timing=False, allow_errors=False, resources=resources
         )
         start = time.perf_counter()
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            # nbclient shuts down only kernels of managers it created itself: stop ours here.
+            if km.has_kernel:
+                km.shutdown_kernel()
         return time.perf_counter() - start
 
 
@@ -157,8 +164,13 @@ def execute(nb: nbformat.NotebookNode, timeout: int = CELL_TIMEOUT) -> float:
 #: that ipywidgets is missing: machine-specific noise that would change at every rebuild.
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\]"
-    r"|.*TqdmWarning: IProgress not found|\s+from \.autonotebook import tqdm as notebook_tqdm)"
+    r"|.*TqdmWarning: IProgress not found|\s+from \.autonotebook import tqdm as notebook_tqdm"
+    r"|\*{20,}$|\[Compiling module .*Very slow compile\?)"  # XLA's alarm when a busy machine compiles slowly
 )
+#: A TensorFlow C++ log line that interrupted another line (e.g. a progress bar) without a newline.
+_LOG_TAIL = re.compile(r"[IWE]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\].*$")
+#: A tqdm progress bar: its description, then a percentage.
+_PROGRESS = re.compile(r"^(?P<description>[^|]*?):\s+\d+%\|")
 
 
 def tidy_outputs(nb: nbformat.NotebookNode) -> None:
@@ -169,17 +181,30 @@ def tidy_outputs(nb: nbformat.NotebookNode) -> None:
             continue
         outputs = []
         for output in cell.get("outputs", []):
-            previous = outputs[-1] if outputs else None
-            if output.get("output_type") == "stream" and previous is not None and previous.get("output_type") == "stream" \
-                    and previous["name"] == output["name"]:  # fmt: skip
-                previous["text"] += output["text"]
+            if outputs and _same_stream(outputs[-1], output):
+                outputs[-1]["text"] += output["text"]
             else:
                 outputs.append(output)
         for output in outputs:
             if output.get("output_type") == "stream":
-                lines = collapse_carriage_returns(output["text"]).split("\n")
-                output["text"] = "\n".join(line for line in lines if not _NOISE.match(line))
+                lines = [_LOG_TAIL.sub("", line) for line in collapse_carriage_returns(output["text"]).split("\n")]
+                lines = [line for line in lines if not _NOISE.match(line)]
+                output["text"] = "\n".join(_last_state_of_progress_bars(lines))
         cell["outputs"] = [o for o in outputs if not (o.get("output_type") == "stream" and not o["text"].strip())]
+
+
+def _last_state_of_progress_bars(lines: list[str]) -> list[str]:
+    """Drop a progress bar's line when a later line shows the same bar (cut off by a log message)."""
+    last = {}
+    for i, line in enumerate(lines):
+        match = _PROGRESS.match(line)
+        if match:
+            last[match.group("description")] = i
+    return [line for i, line in enumerate(lines) if not ((m := _PROGRESS.match(line)) and last[m.group("description")] != i)]
+
+
+def _same_stream(first, second) -> bool:
+    return first.get("output_type") == second.get("output_type") == "stream" and first["name"] == second["name"]
 
 
 def collapse_carriage_returns(text: str) -> str:
@@ -191,6 +216,26 @@ def collapse_carriage_returns(text: str) -> str:
     return "\n".join(lines)
 
 
+# --- markdown-only updates ---------------------------------------------------------------
+def refresh_text(source: Path) -> nbformat.NotebookNode:
+    """The notebook of ``source`` with the outputs stored in its executed notebook.
+
+    Only markdown may differ between the two: edited prose does not change what the code
+    cells print, so the stored outputs stay valid. Raises ``ValueError`` if any code cell
+    changed (or cells were added, removed or reordered): that notebook must be re-executed.
+    """
+    stored = nbformat.read(notebook_path(source), as_version=4)
+    nb = build_notebook(source)
+    old_code = [c for c in stored.cells if c.cell_type == "code"]
+    new_code = [c for c in nb.cells if c.cell_type == "code"]
+    if [c.source for c in old_code] != [c.source for c in new_code]:
+        raise ValueError(f"{source.name}: code cells changed since the notebook was executed; re-execute it")
+    for old, new in zip(old_code, new_code):
+        new["outputs"], new["execution_count"] = old["outputs"], old["execution_count"]
+    tidy_outputs(nb)  # idempotent: applies filters added since the notebook was executed
+    return nb
+
+
 # --- command line -------------------------------------------------------------------------
 def select_sources(prefixes: list[str]) -> list[Path]:
     sources = sorted(SOURCES.glob("[0-9][0-9]_*.py"))
@@ -199,17 +244,31 @@ def select_sources(prefixes: list[str]) -> list[Path]:
     return sources
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of the finished child processes (the kernels): a measure of a
+    notebook's work that, unlike wall time, hardly depends on what else the machine runs."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebook name prefixes (e.g. 01 03_likelihood); default all")
     parser.add_argument("--no-execute", action="store_true", help="write the cells without running them")
+    parser.add_argument("--text-only", action="store_true",
+                        help="only markdown changed: update it and keep the stored outputs (no execution)")  # fmt: skip
     args = parser.parse_args(argv)
     sources = select_sources(args.names)
     if not sources:
         parser.error(f"no source in {SOURCES} matches {args.names}")
     for source in sources:
-        nb = build_notebook(source)
-        if not args.no_execute:
+        nb = refresh_text(source) if args.text_only else build_notebook(source)
+        if not (args.no_execute or args.text_only):
+            cpu_before = _children_cpu_seconds()
             try:
                 seconds = execute(nb)
             except Exception:
@@ -220,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             tidy_outputs(nb)
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-            print(f"{source.stem}: executed in {seconds:.1f} s (load average {load:.1f})", flush=True)
+            cpu = _children_cpu_seconds() - cpu_before
+            print(f"{source.stem}: executed in {seconds:.1f} s, kernel CPU time {cpu:.1f} s (load average {load:.1f})",
+                  flush=True)  # fmt: skip
         target = notebook_path(source)
         nbformat.write(nb, target)
         print(f"  wrote {target.relative_to(ROOT)} ({target.stat().st_size / 1e6:.2f} MB)", flush=True)

@@ -129,8 +129,9 @@ for i in range(2):
 
 # %% [markdown]
 # The pair plot shows both posteriors on the full prior range (`limits`), the true parameters
-# as crosses and lines. The posteriors are tight (sd 0.1 on a range of 4) and centred on the truth; for the second
-# observation the marginal of $\theta_1$ is cut off at the prior bound of 2.
+# as crosses and lines. The posteriors are tight (sd 0.1 on a range of 4) and centred close to the
+# truth (at $\mathbf{x} - \mathbf{1}$, which the observation noise moves by about one posterior sd);
+# for the second observation the marginal of $\theta_1$ is cut off at the prior bound of 2.
 
 # %%
 fig = af.diagnostics.pairplot(

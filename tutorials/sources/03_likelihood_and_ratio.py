@@ -103,13 +103,13 @@ print(f"MCMC in {time.perf_counter() - start:.0f} s: R-hat {np.round(nle_mcmc.r_
 #
 # A classifier has to learn a very sharp function here: the log ratio changes by about 50 per
 # unit of $x - \theta$. It needs many more passes over the same 2,000 simulations than the flows
-# (300 epochs; the small classifier makes them fast).
+# (200 epochs; the small classifier makes them fast).
 
 # %%
 nre = af.amortizers.AmortizedRatio()
 nre_trainer = af.trainers.Trainer(amortizer=nre, generative_model=model)
 start = time.perf_counter()
-nre_history = nre_trainer.train_offline(simulations, epochs=300, batch_size=32, progress=False)
+nre_history = nre_trainer.train_offline(simulations, epochs=200, batch_size=32, progress=False)
 print(f"NRE trained in {time.perf_counter() - start:.0f} s")
 
 start = time.perf_counter()

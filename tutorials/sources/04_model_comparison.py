@@ -96,21 +96,21 @@ for key, value in conf.items():
 
 # %%
 start = time.perf_counter()
-history = trainer.train_online(epochs=8, iterations_per_epoch=500, batch_size=64, validation_sims=500)
+history = trainer.train_online(epochs=6, iterations_per_epoch=500, batch_size=64, validation_sims=500)
 print(f"trained in {time.perf_counter() - start:.0f} s")
 fig = af.diagnostics.plot_losses(history["train_losses"], history["val_losses"], moving_average=True)
 
 # %% [markdown]
-# ## Checking the classifier on 3,000 new simulations
+# ## Checking the classifier on 2,000 new simulations
 #
 # The **confusion matrix** shows how often the most probable model is the true one. The skewed
 # model is easy to recognize; Gaussian and heavy-tailed data sets of 50 observations sometimes
 # look alike, so some confusion between them is the honest answer, not a failure.
 
 # %%
-test_conf = trainer.configurator(multi_model(batch_size=3000, rng=np.random.default_rng(1)))
-true_models = test_conf["model_indices"]  # one-hot, (3000, 3)
-probs = amortizer.posterior_probs(test_conf)  # (3000, 3), rows sum to 1
+test_conf = trainer.configurator(multi_model(batch_size=2000, rng=np.random.default_rng(1)))
+true_models = test_conf["model_indices"]  # one-hot, (2000, 3)
+probs = amortizer.posterior_probs(test_conf)  # (2000, 3), rows sum to 1
 accuracy = np.mean(probs.argmax(1) == true_models.argmax(1))
 print(f"accuracy of the most probable model: {accuracy:.3f}")
 fig = af.diagnostics.plot_confusion_matrix(true_models, probs, model_names=model_names)

@@ -19,8 +19,9 @@
 # **Model.** The means of a 2-D Gaussian from 20 observations, $\boldsymbol\mu \sim \mathcal{N}(\mathbf{0}, \mathbf{I})$,
 # $\mathbf{x}_n \sim \mathcal{N}(\boldsymbol\mu, \mathbf{I})$; the exact posterior is
 # $\mathcal{N}\big(\sum_n \mathbf{x}_n / 21, \mathbf{I}/21\big)$.
-# The training budgets are deliberately small (about 1,000 steps per mode) so that the whole
-# notebook runs in a couple of minutes on a laptop CPU; they are enough for this easy model.
+# The training budgets are deliberately small (about 500 steps per mode) so that the whole
+# notebook runs in a few minutes on a 2-core CPU: enough to get close to the posterior of this easy
+# model, not to match it exactly.
 # Simulation counts are multiples of the batch size (64), so every batch is full.
 
 # %%
@@ -67,53 +68,52 @@ results = []
 
 
 def score(mode, trainer, n_sims, seconds):
-    """Posterior means and sds on the test data sets against the exact ones."""
-    draws = trainer.amortizer.sample(trainer.configurator(test_raw), n_samples=300, seed=1)
+    """Compare posterior means and sds on the test data sets with the exact ones."""
+    draws = trainer.amortizer.sample(trainer.configurator(test_raw), n_samples=200, seed=1)
     rmse = np.sqrt(np.mean((draws.mean(axis=1) - exact_means) ** 2))
-    results.append({
-        "mode": mode, "simulations": n_sims, "steps": trainer.step, "seconds": round(seconds, 1),
-        "RMSE of posterior mean": round(rmse, 4), "posterior sd / exact": round(draws.std(axis=1).mean() / exact_sd, 3),
-    })  # fmt: skip
-    return pd.DataFrame(results)
+    sd_ratio = draws.std(axis=1).mean() / exact_sd
+    results.append({"mode": mode, "simulations": n_sims, "steps": trainer.step, "seconds": round(seconds, 1),
+                    "RMSE of posterior mean": round(rmse, 4), "posterior sd / exact": round(sd_ratio, 3)})  # fmt: skip
+    print(f"{mode}: {trainer.step} steps in {seconds:.0f} s; RMSE of posterior means {rmse:.3f}, sd ratio {sd_ratio:.3f}")
 
 
 # %% [markdown]
 # ## 1. Online training
 #
-# The baseline: 1,000 steps, each on 64 brand-new simulations.
+# The baseline: 512 steps, each on 64 brand-new simulations.
 
 # %%
 trainer = af.trainers.Trainer(new_amortizer(), model, progress=False)
 start = time.perf_counter()
-history = trainer.train_online(epochs=4, iterations_per_epoch=250, batch_size=64)
-score("online", trainer, 4 * 250 * 64, time.perf_counter() - start)
+history = trainer.train_online(epochs=2, iterations_per_epoch=256, batch_size=64)
+score("online", trainer, 2 * 256 * 64, time.perf_counter() - start)
 
 # %% [markdown]
 # ## 2. Experience replay
 #
-# Each step simulates a batch into a bounded replay buffer (here 2,048 simulations; the oldest
+# Each step simulates a batch into a bounded replay buffer (here 1,024 simulations; the oldest
 # are replaced first) and trains on a batch drawn from the buffer, so every simulation is used
 # several times. (In a real application each step would simulate fewer data sets than it trains on.)
 
 # %%
 trainer = af.trainers.Trainer(new_amortizer(), model, progress=False)
 start = time.perf_counter()
-history = trainer.train_experience_replay(epochs=4, iterations_per_epoch=250, batch_size=64, buffer_capacity=2048)
-score("experience replay", trainer, 4 * 250 * 64, time.perf_counter() - start)
+history = trainer.train_experience_replay(epochs=2, iterations_per_epoch=256, batch_size=64, buffer_capacity=1024)
+score("experience replay", trainer, 2 * 256 * 64, time.perf_counter() - start)
 
 # %% [markdown]
 # ## 3. Rounds
 #
-# Each round simulates 1,024 new data sets and trains 4 epochs on all rounds so far.
+# Each round simulates 1,024 new data sets and trains 3 epochs on all rounds so far.
 
 # %%
 trainer = af.trainers.Trainer(new_amortizer(), model, progress=False)
 start = time.perf_counter()
-history = trainer.train_rounds(rounds=3, sim_per_round=1024, epochs=4, batch_size=64)
+history = trainer.train_rounds(rounds=3, sim_per_round=1024, epochs=3, batch_size=64)
 score("rounds", trainer, 3 * 1024, time.perf_counter() - start)
 
 # %% [markdown]
-# The history's `Epoch` column counts the epochs of all rounds (4 per round):
+# The history's `Epoch` column counts the epochs of all rounds (3 per round):
 
 # %%
 history["train_losses"].groupby("Epoch")["Loss"].mean().round(3).to_frame("mean loss").T
@@ -121,14 +121,14 @@ history["train_losses"].groupby("Epoch")["Loss"].mean().round(3).to_frame("mean 
 # %% [markdown]
 # ## 4. Offline, from memory
 #
-# A fixed budget of 4,096 simulations, simulated once and reshuffled every epoch.
+# A fixed budget of 2,048 simulations, simulated once and reshuffled every epoch.
 
 # %%
-simulations = model(batch_size=4096, rng=rng)
+simulations = model(batch_size=2048, rng=rng)
 trainer = af.trainers.Trainer(new_amortizer(), model, progress=False)
 start = time.perf_counter()
-history = trainer.train_offline(simulations, epochs=15, batch_size=64)
-score("offline (memory)", trainer, 4096, time.perf_counter() - start)
+history = trainer.train_offline(simulations, epochs=16, batch_size=64)
+score("offline (memory)", trainer, 2048, time.perf_counter() - start)
 
 # %% [markdown]
 # ## 5. Presimulated shards on disk
@@ -139,7 +139,7 @@ score("offline (memory)", trainer, 4096, time.perf_counter() - start)
 
 # %%
 folder = Path("presimulated")
-model.presimulate_and_save(folder, batch_size=1024, n_batches=4, seed=1)
+model.presimulate_and_save(folder, batch_size=512, n_batches=4, seed=1)
 print(sorted(p.name for p in folder.iterdir()))
 print({k: v for k, v in af.simulation.read_manifest(folder).items() if k in ("batch_size", "n_batches", "seed")})
 
@@ -150,14 +150,17 @@ print({k: v for k, v in af.simulation.read_manifest(folder).items() if k in ("ba
 # %%
 trainer = af.trainers.Trainer(new_amortizer(), model, progress=False)
 start = time.perf_counter()
-history = trainer.train_from_presimulation(folder, epochs=15, batch_size=64, shuffle_buffer=2048)
-score("offline (disk)", trainer, 4096, time.perf_counter() - start)
+history = trainer.train_from_presimulation(folder, epochs=16, batch_size=64, shuffle_buffer=1024)
+score("offline (disk)", trainer, 2048, time.perf_counter() - start)
 
 # %% [markdown]
-# All modes reach a posterior close to the exact one: the RMSE of the posterior means is a
-# small fraction of the exact posterior sd (0.218), and the posterior sds match the exact ones to
-# a few percent. The modes that reuse simulations (rounds, offline) got there with 3,000 to 4,000
-# simulations instead of 64,000: what matters when a simulation takes minutes, not microseconds.
+# All modes get close to the exact posterior: the RMSE of the posterior means stays below the
+# exact posterior sd (0.218), for most modes at a fifth of it or less, and the posterior sds are
+# within about 12% of the exact ones. With budgets this small, differences of this size between the
+# modes are mostly chance: the two offline runs train on the same 2,048 simulations for the same number
+# of steps, yet one ends up much closer than the other. The modes that reuse simulations (rounds,
+# offline) got there with 2,000 to 3,000 simulations instead of 33,000: what matters when a
+# simulation takes minutes, not microseconds.
 
 # %%
 pd.DataFrame(results)
@@ -173,7 +176,7 @@ pd.DataFrame(results)
 checkpoints = Path("checkpoints").resolve()
 logging.getLogger("amortflow").setLevel(logging.INFO)  # show checkpoint messages
 trainer = af.trainers.Trainer(new_amortizer(), model, checkpoint_path=checkpoints, progress=False)
-history = trainer.train_online(epochs=2, iterations_per_epoch=256, batch_size=64, validation_sims=300)
+history = trainer.train_online(epochs=2, iterations_per_epoch=128, batch_size=64, validation_sims=300)
 print("steps:", trainer.step, " files:", sorted(p.name for p in checkpoints.iterdir()))
 
 # %% [markdown]
@@ -186,17 +189,24 @@ print("steps:", trainer.step, " files:", sorted(p.name for p in checkpoints.iter
 # %%
 resumed = af.trainers.Trainer(new_amortizer(), model, checkpoint_path=checkpoints, progress=False)
 print("restored at step", resumed.step, "after", resumed.epoch, "epochs")
-history = resumed.train_online(epochs=2, iterations_per_epoch=256, batch_size=64, validation_sims=300)
+history = resumed.train_online(epochs=2, iterations_per_epoch=128, batch_size=64, validation_sims=300)
 history["val_losses"]
 
 # %%
 fig = af.diagnostics.plot_losses(history["train_losses"], history["val_losses"], moving_average=True)
 
 # %% [markdown]
+# **Known issue (found while this notebook was built).** In the run stored here the resumed training
+# loss jumps back to the level of an untrained network at step 257: the checkpoint restored the step
+# count, the epochs, the history and the random streams, but not the network weights, so the resumed
+# run trained the new networks from scratch. This is a bug in amortflow's checkpoints, not the
+# intended behaviour described above; until it is fixed, do not rely on resuming to keep the weights.
+
+# %% [markdown]
 # ### A run that crashes
 #
 # Now a simulator that fails halfway through a run, as a node of a cluster might. The
-# checkpoint written every 100 steps keeps the progress. Calling the same `train_online(...)` on a
+# checkpoint written every 50 steps keeps the progress. Calling the same `train_online(...)` on a
 # new trainer with the same folder *continues the interrupted run*: the rest of the epoch, the
 # remaining epochs, with the learning-rate schedule at the right step.
 
@@ -221,16 +231,16 @@ def flaky_model(fail_after):
 
 
 crash_folder = Path("checkpoints_crash").resolve()
-trainer = af.trainers.Trainer(new_amortizer(), flaky_model(fail_after=350), checkpoint_path=crash_folder,
-                              checkpoint_every=100, progress=False, prefetch=0)  # fmt: skip
+trainer = af.trainers.Trainer(new_amortizer(), flaky_model(fail_after=220), checkpoint_path=crash_folder,
+                              checkpoint_every=50, progress=False, prefetch=0)  # fmt: skip
 try:
-    trainer.train_online(epochs=3, iterations_per_epoch=160, batch_size=64)
+    trainer.train_online(epochs=3, iterations_per_epoch=96, batch_size=64)
 except Exception as error:
     print(f"training stopped: {type(error).__name__}: {error}"[:300])
 print("steps done before the crash:", trainer.step)
 
 # %%
 resumed = af.trainers.Trainer(new_amortizer(), model, checkpoint_path=crash_folder, progress=False)
-history = resumed.train_online(epochs=3, iterations_per_epoch=160, batch_size=64)
-print("steps after resuming:", resumed.step, "(the planned 3 x 160)")
+history = resumed.train_online(epochs=3, iterations_per_epoch=96, batch_size=64)
+print("steps after resuming:", resumed.step, "(the planned 3 x 96)")
 print("history rows:", len(history["train_losses"]), " epochs:", history["train_losses"]["Epoch"].unique().tolist())

@@ -89,7 +89,7 @@ for name, sigma in [("well specified", None), ("misspecified, σ = 2", 2.0), ("m
 # %% [markdown]
 # ## The MMD hypothesis test
 #
-# `trainer.mmd_hypothesis_test` maps the observed data sets and 1,000 fresh simulations into
+# `trainer.mmd_hypothesis_test` maps the observed data sets and 500 fresh simulations into
 # summary space and computes their MMD. Its null distribution, the MMDs to expect for 10
 # data sets that *do* come from the simulator, comes from resampling the simulations. An observed
 # MMD beyond the 95% quantile of the null rejects "the simulator produced these data" at level 0.05.
@@ -97,7 +97,7 @@ for name, sigma in [("well specified", None), ("misspecified, σ = 2", 2.0), ("m
 # %%
 tests = {}
 for name, (theta, data) in observed.items():
-    mmd_null, mmd_observed = trainer.mmd_hypothesis_test({"sim_data": data}, num_reference_simulations=1000, num_null_samples=200)
+    mmd_null, mmd_observed = trainer.mmd_hypothesis_test({"sim_data": data}, num_reference_simulations=500)
     p_value = (1 + np.sum(mmd_null >= mmd_observed)) / (1 + len(mmd_null))
     tests[name] = (mmd_null, mmd_observed)
     print(f"{name:25s} MMD = {mmd_observed:.4f},  95% critical value = {np.quantile(mmd_null, 0.95):.4f},  p = {p_value:.3f}")
@@ -109,8 +109,8 @@ for name, (mmd_null, mmd_observed) in tests.items():
 
 # %% [markdown]
 # The well-specified data sit inside the null distribution. Both misspecified sets lie beyond
-# the critical value and are flagged (with 200 null samples the smallest possible p-value is
-# $1/201 \approx 0.005$). The further the data are from anything the simulator produces, the larger the MMD.
+# the critical value and are flagged (with the default 100 null samples the smallest possible
+# p-value is $1/101 \approx 0.01$). The further the data are from anything the simulator produces, the larger the MMD.
 #
 # ## Why it matters: posteriors of misspecified data
 #
