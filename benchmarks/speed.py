@@ -55,6 +55,13 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, load average at start {load:.2f}"
 
 
+# DeepSet(summary_dim=10) with each competitor's defaults.
+COMPETITOR_DEEP_SETS = {
+    "bayesflow1": "64 units, 2 equiv.",
+    "bayesflow2": "its default: depth 2, 64-dim embedding, SwiGLU, layer norm, attention pooling",
+}
+
+
 def competitor_speed(res: dict) -> float:
     """A competitor's steady-state it/s (its steps after the first), else its overall it/s."""
     return res.get("steady_it_per_s", res["it_per_s"])
@@ -68,7 +75,8 @@ def table(results: dict) -> str:
         if "error" in res:
             rows.append(f"| {name} | failed: {res['error']} | | | | | | | | |")
             continue
-        deep_set = f"{res['deepset_units']} units, {res['num_equiv']} equiv." if "deepset_units" in res else "64 units, 2 equiv."
+        deep_set = (f"{res['deepset_units']} units, {res['num_equiv']} equiv." if "deepset_units" in res
+                    else COMPETITOR_DEEP_SETS.get(name, "its default"))  # fmt: skip
         steady = f"{res['steady_it_per_s']:.1f}" if "steady_it_per_s" in res else "(= wall)"
         draws = f"{res['draws_per_s']:,.0f}" if "draws_per_s" in res else "n/a"
         rows.append(
