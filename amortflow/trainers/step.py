@@ -87,6 +87,7 @@ class CompiledStep:
         self.optimizer = None
         self._use_xla = jit_compile is not False
         self._xla_shapes: set = set()
+        self._padded_steps = 0  # length of the stacked axis XLA compiled for (see _pad_steps)
         self._functions: dict = {}
         self._eval_functions: dict = {}
         self._variables = None
@@ -198,8 +199,9 @@ class CompiledStep:
         specs = [_spec(shape, stacked=True) for _, shape in template if shape is not None]
         paths = [path for path, shape in template if shape is not None]
 
-        def train_chunk(*flat):
-            n_steps = tf.shape(flat[0])[0]
+        def train_chunk(n_steps, *flat):
+            # the stacked axis may be padded beyond n_steps (see ``train``); only n_steps are run
+            padded = tf.shape(flat[0])[0]
 
             def body(i, losses, flags):
                 if self.strategy is None:
@@ -209,14 +211,14 @@ class CompiledStep:
                     values, finite = self._train_one_distributed([tensor[i] for tensor in flat], template, paths)
                 return i + 1, losses.write(i, values), flags.write(i, finite)
 
-            start = (tf.constant(0), tf.TensorArray(tf.float32, size=n_steps), tf.TensorArray(tf.bool, size=n_steps))
+            start = (tf.constant(0), tf.TensorArray(tf.float32, size=padded), tf.TensorArray(tf.bool, size=padded))
             _, losses, flags = tf.while_loop(lambda i, *_: i < n_steps, body, start)
             return losses.stack(), flags.stack()
 
         # autograph=False: the amortizer's Python is traced as written (autograph's rewriting of
         # third-party code is fragile); the loop is an explicit tf.while_loop.
         return tf.function(
-            train_chunk, input_signature=specs, jit_compile=use_xla, reduce_retracing=True, autograph=False
+            train_chunk, input_signature=[tf.TensorSpec([], tf.int32), *specs], jit_compile=use_xla, reduce_retracing=True, autograph=False
         )
 
     def train(self, chunk: Nested) -> tuple[np.ndarray, np.ndarray]:
@@ -226,18 +228,36 @@ class CompiledStep:
         template, flat = flatten(chunk)
         template = tuple((path, None if shape is None else shape[1:]) for path, shape in template)
         arrays = list(flat.values())
-        if self._use_xla and self.jit_compile == "auto":
-            self._note_shape(tuple(tuple(a.shape) for a in arrays))
+        n_steps = int(arrays[0].shape[0])
+        if self._use_xla:
+            arrays = self._pad_steps(arrays)
+            if self.jit_compile == "auto":
+                self._note_shape(tuple(tuple(a.shape) for a in arrays))
         try:
             with self._replica_guard():
-                losses, flags = self._function(template, self._use_xla)(*arrays)
+                losses, flags = self._function(template, self._use_xla)(np.int32(n_steps), *arrays)
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as exc:
             if not (self._use_xla and self.jit_compile == "auto" and _is_xla_failure(exc)):
                 raise
             logger.info("XLA cannot compile the training step (%s); using the plain TensorFlow graph.", _first_line(exc))
             self._use_xla, self._xla_ruled_out = False, True
-            losses, flags = self._function(template, False)(*arrays)
-        return losses.numpy(), flags.numpy()
+            losses, flags = self._function(template, False)(np.int32(n_steps), *arrays)
+        return losses.numpy()[:n_steps], flags.numpy()[:n_steps]
+
+    def _pad_steps(self, arrays: list) -> list:
+        """Pad the stacked axis to the longest chunk seen, so XLA compiles one program, not one per length.
+
+        The last chunk of an epoch is usually shorter (1,000 steps at 16 per call end with 8);
+        without padding XLA would compile the whole loop again for it (seconds on a CPU). The
+        padded batches are never trained on: the loop stops after the real ones.
+        """
+        n_steps = arrays[0].shape[0]
+        self._padded_steps = max(self._padded_steps, n_steps)
+        missing = self._padded_steps - n_steps
+        if not missing:
+            return arrays
+        # arrays may be numpy arrays or tensors (prefetched onto the device); tf.concat takes both
+        return [tf.concat([a, tf.zeros((missing, *a.shape[1:]), dtype=a.dtype)], axis=0) for a in arrays]
 
     def _replica_guard(self):
         """With a strategy: the optimizer takes the step's summed gradients as they are (any trace happens here)."""

@@ -60,6 +60,28 @@ def test_auto_xla_falls_back_when_shapes_keep_changing(caplog):
     assert np.isfinite(losses).all() and int(step.optimizer.iterations.numpy()) == 5
 
 
+def test_a_shorter_last_chunk_reuses_the_compiled_program_and_trains_only_real_steps():
+    """XLA compiles per shape: a short chunk is padded to the longest one, and the padding is not trained on."""
+    rng = np.random.default_rng(1)
+    chunks = [_chunk(4, 5, rng), _chunk(2, 5, rng)]
+    results = {}
+    for jit in (True, False):
+        keras.utils.set_random_seed(3)
+        amortizer = GaussianMeanAmortizer()
+        amortizer.compute_loss({k: (v[0] if v is not None else None) for k, v in chunks[0].items()})
+        step = CompiledStep(amortizer, jit_compile=jit)
+        step.set_optimizer(keras.optimizers.SGD(1e-2))
+        losses = [step.train(chunk)[0] for chunk in chunks]
+        assert [len(x) for x in losses] == [4, 2]
+        assert int(step.optimizer.iterations.numpy()) == 6  # no update from the two padded batches
+        results[jit] = (np.concatenate(losses), [w.numpy() for w in amortizer.trainable_weights])
+        if jit:
+            assert step._padded_steps == 4
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-4)
+    for padded, plain in zip(results[True][1], results[False][1]):
+        np.testing.assert_allclose(padded, plain, rtol=1e-4, atol=1e-6)
+
+
 def test_batches_with_varying_set_sizes_train_in_separate_chunks():
     def simulator(theta, n_obs, rng):
         return theta[:, None, :] + rng.normal(size=(theta.shape[0], n_obs, 2))
