@@ -254,6 +254,9 @@ def write_table(command: str | None = None) -> Path:
         "ONE torch thread (`--sbi-threads 1`): on this oversubscribed machine torch's default (2 OpenMP "
         "threads) trained an epoch of gaussian_linear in 80-150 s against 5-10 s with one thread, because "
         "its threads wait on each other at every operation when the other core is busy.",
+        "- `OPENBLAS_NUM_THREADS=1` (where the command shows it) keeps the C2ST classifier (scikit-learn, "
+        "OpenBLAS) on one thread: with the default 2 threads on the oversubscribed machine one observation "
+        "at S = 10,000 did not finish in 25 minutes. It changes speed, not results.",
         "- amortflow training: 90 % / 10 % train/validation split of the budget, Adam with cosine decay from "
         "5e-4 over the epoch cap, weights of the best validation epoch kept, stop after 20 epochs without "
         "improvement (sbi's rule); coupling flows with 4-5 layers of 64 units (affine, or rational-"
