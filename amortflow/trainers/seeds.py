@@ -26,6 +26,7 @@ class Stream(IntEnum):
     ROUND = 5
     REPLAY = 6
     DIAGNOSTICS = 7
+    STREAM = 8
 
 
 class SeedTree:

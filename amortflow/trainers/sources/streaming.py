@@ -4,8 +4,8 @@ Each step draws ``batch_size`` simulations uniformly from the bounded buffer of 
 :class:`~amortflow.simulation.distributed.StreamingSimulations`, which the cluster keeps
 refilling; training waits only once, until the buffer first reaches its watermark.
 
-The draw of iteration ``i`` of epoch ``e`` uses the generator of key ``(REPLAY, run, e, i)``
-(sampling from a buffer, like experience replay), but *what* the buffer holds depends on
+The draw of iteration ``i`` of epoch ``e`` uses the generator of key ``(STREAM, run, e, i)``
+(its own stream; sampling from a buffer as in experience replay), but *what* the buffer holds depends on
 the order in which the cluster's tasks finish. So batches are not reproducible, and a
 resumed run continues with the simulations that arrive then, not with those it had.
 """
@@ -60,7 +60,7 @@ class StreamingSource(BatchSource):
 
     def epoch_batches(self, epoch: int, start_iteration: int) -> Iterator[Nested]:
         for iteration in range(start_iteration, self.iterations_per_epoch):
-            rng = self.seeds.rng(Stream.REPLAY, self.run, epoch, iteration)
+            rng = self.seeds.rng(Stream.STREAM, self.run, epoch, iteration)
             yield self.configure(self.stream.next_batch(self.batch_size, rng=rng))
         # Runs in the producer thread, which is at most a few chunks ahead of training.
         logger.info("Streaming, after epoch %d of the run: %s", epoch + 1, self.stream.stats())
