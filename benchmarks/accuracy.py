@@ -72,8 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def result_path(method: str, task: str, budget: int, seed: int) -> Path:
-    return RESULTS / f"{task}_{budget}_{method}_seed{seed}.json"
+def result_path(method: str, task: str, budget: int, seed: int, samples: int) -> Path:
+    """One file per task, budget, method, seed and number of samples per observation."""
+    return RESULTS / f"{task}_{budget}_{method}_seed{seed}_S{samples}.json"
 
 
 def run_amortflow(task: str, budget: int, args) -> None:
@@ -84,7 +85,7 @@ def run_amortflow(task: str, budget: int, args) -> None:
                                seed=args.seed, num_posterior_samples=args.samples,
                                c2st_classifier=args.c2st)  # fmt: skip
     result.settings["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-    result.save_json(result_path("amortflow", task, budget, args.seed))
+    result.save_json(result_path("amortflow", task, budget, args.seed, args.samples))
     print(result.to_text(), flush=True)
 
 
@@ -148,7 +149,7 @@ def run_sbi(task: str, budget: int, args) -> None:
         method="sbi NPE", machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
-    result.save_json(result_path("sbi", task, budget, args.seed))
+    result.save_json(result_path("sbi", task, budget, args.seed, args.samples))
     print(result.to_text(), flush=True)
 
 
@@ -194,7 +195,7 @@ def load_results() -> list:
     from amortflow.benchmarks.runner import NPEBenchmarkResult
 
     results = [NPEBenchmarkResult.load_json(p) for p in sorted(RESULTS.glob("*.json"))]
-    results.sort(key=lambda r: (r.task, r.num_simulations, r.method != "amortflow NPE"))
+    results.sort(key=lambda r: (r.task, r.num_simulations, r.num_posterior_samples, r.method != "amortflow NPE"))
     return results
 
 
