@@ -37,7 +37,7 @@ CHECKPOINT_NAME = "ckpt"
 STATE_SUFFIX = ".state.json"
 BUFFER_SUFFIX = ".buffer.npz"
 HISTORY_FILE = "history_train.csv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: weights saved one by one (format 1 missed weights of layers held in lists)
 
 
 @dataclass

@@ -102,7 +102,12 @@ class ResumeMixin:
 
     # --- saving -------------------------------------------------------------------------
     def _model_objects(self) -> dict:
-        objects = {"amortizer": self.amortizer}
+        # Every weight is saved under its position in ``amortizer.weights``, not through the
+        # object graph: Keras 3 keeps sub-layers held in Python lists (coupling layers, equivariant
+        # modules) in containers that tf.train.Checkpoint does not follow, so
+        # ``Checkpoint(amortizer=...)`` silently saved only some weights. The shapes in the state
+        # file make sure the positions mean the same weights when restoring.
+        objects = {f"amortizer_weight_{i:05d}": weight for i, weight in enumerate(self.amortizer.weights)}
         seed_state = _keras_seed_state()
         if seed_state is not None:
             objects["keras_seed"] = seed_state

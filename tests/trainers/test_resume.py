@@ -187,3 +187,18 @@ def test_restore_waits_for_the_first_batch_when_checks_are_skipped(tmp_path, mod
     second.train_online(epochs=1, iterations_per_epoch=1, batch_size=8, optimizer=1e-12)
     for restored, expected in zip(second.amortizer.weights, saved):
         np.testing.assert_allclose(restored.numpy(), expected, atol=1e-9)
+
+
+def test_every_weight_of_a_real_amortizer_is_restored(tmp_path, model):
+    """Coupling layers and DeepSet modules live in Python lists; their weights must be saved too."""
+    folder = tmp_path / "ckpt"
+    af.set_seed(4)
+    first = Trainer(make_amortizer(), model, checkpoint_path=folder, seed=4, progress=False, jit_compile=False)
+    first.train_online(epochs=1, iterations_per_epoch=6, batch_size=8)
+    saved = [w.numpy().copy() for w in first.amortizer.weights]
+    af.set_seed(5)  # other initial weights
+    second = Trainer(make_amortizer(), model, checkpoint_path=folder, progress=False, jit_compile=False)
+    restored = [w.numpy() for w in second.amortizer.weights]
+    assert len(restored) == len(saved) > 10
+    for got, expected in zip(restored, saved):
+        np.testing.assert_array_equal(got, expected)
