@@ -43,7 +43,6 @@ from amortflow.trainers.arrays import as_float32, num_rows
 from amortflow.trainers.buffers import MemoryReplayBuffer
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.diagnose import DiagnosticsMixin
-from amortflow.trainers.distributed import resolve_strategy
 from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.history import LossHistory
 from amortflow.trainers.loop import LoopMixin
@@ -153,11 +152,11 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         self.seeds = SeedTree(seed)
         self.history = LossHistory()
         self.step, self.epoch, self.optimizer = 0, 0, None
-        self.strategy = resolve_strategy(strategy)
         self._compiled = CompiledStep(
             amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"],
-            strategy=self.strategy,
+            strategy=strategy,
         )
+        self.strategy = self._compiled.strategy  # resolved once, by the step that runs on it
         self._init_resume_state()
         self._store = None if checkpoint_path is None else CheckpointStore(checkpoint_path, max_to_keep)
         candidates = None if self._store is None else self._store.candidates()
