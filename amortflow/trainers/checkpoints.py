@@ -6,12 +6,14 @@ Layout of ``checkpoint_path``::
     ckpt-<step>.index, .data-*  weights, optimizer slots and iteration count, Keras' RNG state
     ckpt-<step>.state.json      counters, run plan, RNG entropy, validation history, ...
     ckpt-<step>.buffer.npz      replay buffer contents (experience replay only)
+    ckpt-<step>.best.npz        weights of the lowest-validation-loss epoch so far
+                                (EarlyStopper(restore_best_weights=True) only)
     history_train.csv           per-step losses, append-only; each state file says how many
                                 rows belong to its checkpoint
 
-A save writes the CSV rows, then the state file and buffer (each to a temporary file that is
-then ``os.replace``-d into place), then the TF checkpoint, whose ``checkpoint`` index file TF
-writes last. A process killed at any moment therefore leaves the index pointing to a
+A save writes the CSV rows, then the state file, buffer and best weights (each to a temporary
+file that is then ``os.replace``-d into place), then the TF checkpoint, whose ``checkpoint``
+index file TF writes last. A process killed at any moment therefore leaves the index pointing to a
 checkpoint whose files are all complete; files of an unfinished save are ignored (and
 overwritten by the next save). ``<step>`` is the trainer's global step, so every file of one
 checkpoint carries the same number and a state file that does not belong to the
@@ -36,6 +38,7 @@ logger = logging.getLogger("amortflow")
 CHECKPOINT_NAME = "ckpt"
 STATE_SUFFIX = ".state.json"
 BUFFER_SUFFIX = ".buffer.npz"
+BEST_SUFFIX = ".best.npz"
 HISTORY_FILE = "history_train.csv"
 FORMAT_VERSION = 2  # 2: weights saved one by one (format 1 missed weights of layers held in lists)
 
@@ -54,6 +57,10 @@ class Candidate:
     @property
     def buffer_path(self) -> Path:
         return Path(self.prefix + BUFFER_SUFFIX)
+
+    @property
+    def best_path(self) -> Path:
+        return Path(self.prefix + BEST_SUFFIX)
 
 
 def write_json_atomic(path: Path, content: Any) -> None:
@@ -160,13 +167,15 @@ class CheckpointStore:
             ) from exc
 
     # --- saving -------------------------------------------------------------------------
-    def save(self, number: int, objects: dict[str, Any], state: dict, buffer=None) -> str:
-        """Write checkpoint ``number`` (state file and buffer first, TF index last); return its prefix."""
+    def save(self, number: int, objects: dict[str, Any], state: dict, buffer=None, best=None) -> str:
+        """Write checkpoint ``number`` (state file, buffer and best weights first, TF index last); return its prefix."""
         self.folder.mkdir(parents=True, exist_ok=True)
         candidate = Candidate(str(self.folder / f"{CHECKPOINT_NAME}-{number}"), number)
         write_json_atomic(candidate.state_path, {**state, "checkpoint_number": number, "format_version": FORMAT_VERSION})
         if buffer is not None:
             buffer.save(candidate.buffer_path)
+        if best is not None:
+            best.save(candidate.best_path)
         manager = tf.train.CheckpointManager(
             tf.train.Checkpoint(**objects), str(self.folder), max_to_keep=self.max_to_keep, checkpoint_name=CHECKPOINT_NAME
         )
@@ -175,7 +184,7 @@ class CheckpointStore:
         return prefix
 
     def _remove_stale_side_files(self, kept: set[str]) -> None:
-        for suffix in (STATE_SUFFIX, BUFFER_SUFFIX):
+        for suffix in (STATE_SUFFIX, BUFFER_SUFFIX, BEST_SUFFIX):
             for path in self.folder.glob(f"{CHECKPOINT_NAME}-*{suffix}"):
                 if path.name[: -len(suffix)] not in kept:
                     path.unlink(missing_ok=True)

@@ -14,12 +14,20 @@ class EarlyStopper:
     (an absolute amount, in the loss' own units, e.g. nats for a negative log posterior);
     ``best`` is the loss of the last improving epoch. Training should stop after ``patience`` epochs in a row without improvement.
 
+    With ``restore_best_weights=True`` the trainer keeps a copy of the weights of the epoch with
+    the lowest validation loss seen (:attr:`lowest`, tolerance aside) and puts them back when the
+    run ends, by this stop or after its last epoch, like Keras' ``EarlyStopping(restore_best_weights=True)``
+    (which restores only on a stop). The copy is saved with each checkpoint, so a resumed run
+    can still restore it.
+
     Parameters
     ----------
     patience : int, default 5
         Number of epochs in a row without improvement that trigger the stop.
     tolerance : float, default 0.05
         Smallest decrease of the validation loss that counts as an improvement.
+    restore_best_weights : bool, default False
+        Restore the weights of the lowest-validation-loss epoch at the end of the run.
 
     Examples
     --------
@@ -28,15 +36,22 @@ class EarlyStopper:
     [False, False, False, True]
     """
 
-    def __init__(self, patience: int = 5, tolerance: float = 0.05):
+    def __init__(self, patience: int = 5, tolerance: float = 0.05, restore_best_weights: bool = False):
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ArgumentError(f"EarlyStopper(patience=...) must be an int >= 1, received {patience!r}.")
         if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
             raise ArgumentError(f"EarlyStopper(tolerance=...) must be a number >= 0, received {tolerance!r}.")
+        if not isinstance(restore_best_weights, bool):
+            raise ArgumentError(
+                f"EarlyStopper(restore_best_weights=...) must be True or False, received {restore_best_weights!r}."
+            )
         self.patience = patience
         self.tolerance = float(tolerance)
+        self.restore_best_weights = restore_best_weights
         self.best = math.inf
         self.epochs_without_improvement = 0
+        self.lowest = math.inf  # lowest finite validation loss seen, without the tolerance
+        self.is_lowest = False  # whether the last update set a new ``lowest``
 
     def update(self, val_loss: float) -> bool:
         """Record one epoch's validation loss; return True when training should stop.
@@ -44,6 +59,9 @@ class EarlyStopper:
         A non-finite loss never counts as an improvement.
         """
         val_loss = float(val_loss)
+        self.is_lowest = math.isfinite(val_loss) and val_loss < self.lowest
+        if self.is_lowest:
+            self.lowest = val_loss
         if math.isfinite(val_loss) and val_loss < self.best - self.tolerance:
             self.best = val_loss
             self.epochs_without_improvement = 0
@@ -58,17 +76,22 @@ class EarlyStopper:
         return {
             "patience": self.patience,
             "tolerance": self.tolerance,
+            "restore_best_weights": self.restore_best_weights,
             "best": None if not math.isfinite(self.best) else self.best,
+            "lowest": None if not math.isfinite(self.lowest) else self.lowest,
             "epochs_without_improvement": self.epochs_without_improvement,
         }
 
     @classmethod
     def from_state(cls, state: dict) -> EarlyStopper:
         """Rebuild a stopper from :meth:`get_state`."""
-        stopper = cls(patience=int(state["patience"]), tolerance=float(state["tolerance"]))
+        stopper = cls(patience=int(state["patience"]), tolerance=float(state["tolerance"]),
+                      restore_best_weights=bool(state.get("restore_best_weights", False)))  # fmt: skip
         stopper.best = math.inf if state.get("best") is None else float(state["best"])
+        stopper.lowest = math.inf if state.get("lowest") is None else float(state["lowest"])
         stopper.epochs_without_improvement = int(state["epochs_without_improvement"])
         return stopper
 
     def __repr__(self) -> str:
-        return f"EarlyStopper(patience={self.patience}, tolerance={self.tolerance})"
+        restore = ", restore_best_weights=True" if self.restore_best_weights else ""
+        return f"EarlyStopper(patience={self.patience}, tolerance={self.tolerance}{restore})"

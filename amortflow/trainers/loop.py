@@ -19,6 +19,7 @@ from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.distributed import scope as distributed_scope
+from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
@@ -49,10 +50,24 @@ class LoopMixin:
             self._compiled.set_optimizer(opt, planned_steps=run["total_steps"])
         self.optimizer = opt
         stopper = _make_stopper(early_stopping, run.get("stopper") if resumed else None)
+        if not resumed:
+            self._best_weights = None
         validation = self._validation_batches(validation_sims, run["index"])
         self._nonfinite_in_a_row = 0
         self._loop(source, run, stopper, validation, settings, bool(save_checkpoint) and self._store is not None)
+        self._restore_best_weights(stopper)
         return self.history.as_dict()
+
+    def _restore_best_weights(self, stopper: EarlyStopper | None) -> None:
+        """At the end of a run with ``restore_best_weights``: back to the lowest-validation-loss epoch."""
+        best = self._best_weights
+        if stopper is None or not stopper.restore_best_weights or best is None or best.epoch == self.epoch:
+            return
+        with distributed_scope(self.strategy):
+            best.restore_into(self.amortizer)
+        logger.info("Restored the weights of epoch %d (validation loss %.3f), the lowest of the run; the last "
+                    "epoch, %d, ended with %.3f.", best.epoch, best.loss, self.epoch,
+                    self.history.last_validation)  # fmt: skip
 
     def _new_optimizer(self, optimizer, reuse_optimizer: bool, total_steps: int):
         if reuse_optimizer and self.optimizer is not None:
@@ -166,6 +181,8 @@ class LoopMixin:
             if stopper is not None:
                 stop = stopper.update(values[0])
                 run["stopper"] = stopper.get_state()
+                if stopper.restore_best_weights and stopper.is_lowest:
+                    self._best_weights = BestWeights.capture(self.amortizer, self.epoch, values[0])
                 if stop:
                     logger.info("Early stopping after epoch %d: no improvement of the validation loss by more "
                                 "than %g for %d epochs.", self.epoch, stopper.tolerance, stopper.patience)  # fmt: skip

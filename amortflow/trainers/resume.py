@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from amortflow.exceptions import CheckpointError
+from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.buffers import MemoryReplayBuffer
 from amortflow.trainers.checkpoints import Candidate
 from amortflow.trainers.history import LossHistory
@@ -38,6 +39,7 @@ class ResumeMixin:
         self._resume_candidate: Candidate | None = None
         self._restored_state: dict | None = None
         self._deferred_weights: Candidate | None = None
+        self._best_weights: BestWeights | None = None  # for EarlyStopper(restore_best_weights=True)
         self._rows_on_disk = 0
         self._last_saved_step: int | None = None
         self.last_checkpoint: str | None = None
@@ -138,7 +140,8 @@ class ResumeMixin:
         objects = self._model_objects()
         if self.optimizer is not None:
             objects["optimizer"] = self.optimizer
-        self.last_checkpoint = self._store.save(self.step, objects, self._state_dict(), buffer=self.replay_buffer)
+        self.last_checkpoint = self._store.save(self.step, objects, self._state_dict(), buffer=self.replay_buffer,
+                                                best=self._best_weights)  # fmt: skip
         self._last_saved_step = self.step
         return self.last_checkpoint
 
@@ -154,8 +157,9 @@ class ResumeMixin:
             try:
                 state = self._store.read_state(candidate)
                 self._check_compatible(state, candidate)
+                best = BestWeights.load(candidate.best_path) if candidate.best_path.is_file() else None
                 if self._is_built():
-                    self._store.restore(candidate, self._model_objects())
+                    self._load_weights(candidate, state, best)
                 else:
                     self._deferred_weights = candidate
                 buffer_capacity = state.get("buffer_capacity")
@@ -168,6 +172,7 @@ class ResumeMixin:
                 logger.warning("Checkpoint %s cannot be restored (%s); trying an older one.", candidate.prefix, exc)
                 continue
             self._apply_state(state, candidate, history, seed)
+            self._best_weights = best
             return
         raise CheckpointError(
             f"No checkpoint in {self._store.folder} could be restored:\n" + "\n".join(errors)
@@ -212,4 +217,13 @@ class ResumeMixin:
         if self._deferred_weights is not None:
             candidate, self._deferred_weights = self._deferred_weights, None
             self._check_compatible(self._restored_state, candidate)
-            self._store.restore(candidate, self._model_objects())
+            self._load_weights(candidate, self._restored_state, self._best_weights)
+
+    def _load_weights(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
+        """Load ``candidate``'s weights; a finished run that restored its best epoch gets those back."""
+        self._store.restore(candidate, self._model_objects())
+        run = state.get("run") or {}
+        if best is not None and run.get("finished") and (run.get("stopper") or {}).get("restore_best_weights"):
+            best.restore_into(self.amortizer)
+            logger.info("The finished run restored the weights of epoch %d (validation loss %.3f); so does this "
+                        "resume.", best.epoch, best.loss)  # fmt: skip

@@ -227,7 +227,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         reuse_optimizer : bool, default False
             Continue with the optimizer (and its schedule position) of the previous run.
         early_stopping : bool, dict or EarlyStopper, default False
-            Stop when the validation loss stops improving (needs ``validation_sims``).
+            Stop when the validation loss stops improving (needs ``validation_sims``);
+            ``{"restore_best_weights": True}`` also ends the run with the weights of its lowest
+            validation loss (see :class:`EarlyStopper`).
         validation_sims : int or raw dict, optional
             Simulations (simulated once per run, or given) to compute a validation loss on after each epoch.
         **kwargs
