@@ -39,6 +39,9 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing a
 
 #: Approximate NPE C2ST at 10^4 simulations read off Lueckmann et al. (2021), Fig. 2 (not exact
 #: values: the paper gives plots; our observations also differ from sbibm's).
+#: Method label of sbi's NPE by density estimator (files: ``..._sbi_...`` and ``..._sbi-nsf_...``).
+SBI_METHODS = {"maf": "sbi NPE", "nsf": "sbi NPE/NSF"}
+
 PUBLISHED_NPE_1E4 = {
     "gaussian_linear": "~0.6-0.65",
     "gaussian_linear_uniform": "~0.6",
@@ -67,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="C2ST classifier: the paper's (slow when separable) or stopped on a validation split")
     parser.add_argument("--sbi-threads", type=int, default=0,
                         help="torch threads for sbi (0: torch's default, all cores; 1 is much faster on a loaded machine)")
+    parser.add_argument("--sbi-density-estimator", choices=sorted(SBI_METHODS), default="maf",
+                        help="sbi's density estimator: maf (its default) or nsf (spline flow, as in the benchmark paper)")
     parser.add_argument("--sbi-only", action="store_true", help="with --with-sbi: skip amortflow's runs")
     parser.add_argument("--table-only", action="store_true", help="only regenerate the markdown table")
     return parser.parse_args(argv)
@@ -90,7 +95,13 @@ def run_amortflow(task: str, budget: int, args) -> None:
 
 
 def _prior_arrays(bench) -> dict:
-    """Prior parameters for ``sbi_npe.py``: a box (``prior_low/high``) or a Gaussian (``prior_mean/cov``)."""
+    """Prior parameters for ``sbi_npe.py``: a box (``prior_low/high``), independent log-normals
+    (``prior_lognormal_loc/scale``) or a Gaussian (``prior_mean/cov``)."""
+    from amortflow.benchmarks.tasks._priors import LogNormalPriorTask
+
+    if isinstance(bench.task, LogNormalPriorTask):
+        return {"prior_lognormal_loc": np.asarray(bench.task.prior_loc, dtype=float),
+                "prior_lognormal_scale": np.asarray(bench.task.prior_scale, dtype=float)}  # fmt: skip
     bounds = bench.prior.support_bounds()
     if bounds is not None and np.isfinite(bounds[0]).all() and np.isfinite(bounds[1]).all():
         return {"prior_low": bounds[0], "prior_high": bounds[1]}
@@ -98,7 +109,7 @@ def _prior_arrays(bench) -> dict:
     try:
         return {"prior_mean": np.asarray(dist.mean()), "prior_cov": np.asarray(dist.covariance())}
     except NotImplementedError as exc:
-        raise SystemExit(f"--with-sbi: the prior of {bench.name} is neither a box nor a Gaussian") from exc
+        raise SystemExit(f"--with-sbi: the prior of {bench.name} is neither a box, log-normal nor a Gaussian") from exc
 
 
 def run_sbi(task: str, budget: int, args) -> None:
@@ -118,7 +129,8 @@ def run_sbi(task: str, budget: int, args) -> None:
         np.savez(data, theta=raw["prior_draws"], x=raw["sim_data"],
                  observations=np.stack([bench.task.observation(i) for i in observations]), **_prior_arrays(bench))  # fmt: skip
         cmd = [str(build("sbi")), str(SBI_SCRIPT), "--data", str(data), "--out", str(out),
-               "--num-samples", str(args.samples), "--seed", str(args.seed), "--threads", str(args.sbi_threads)]  # fmt: skip
+               "--num-samples", str(args.samples), "--seed", str(args.seed), "--threads", str(args.sbi_threads),
+               "--density-estimator", args.sbi_density_estimator]  # fmt: skip
         LOGS.mkdir(parents=True, exist_ok=True)
         log_path = LOGS / f"sbi_{task}_{budget}_seed{args.seed}.log"
         start = time.perf_counter()
@@ -142,14 +154,15 @@ def run_sbi(task: str, budget: int, args) -> None:
         best_epoch=info.get("best_epoch") or 0,
         simulate_seconds=0.0, sample_seconds=info["sample_s"], reference_seconds=ref_s, c2st_seconds=c2st_s,
         num_posterior_samples=args.samples, seed=args.seed,
-        settings={"library": info["library"], "density_estimator": "maf", "subprocess_wall_s": wall,
+        settings={"library": info["library"], "density_estimator": args.sbi_density_estimator, "subprocess_wall_s": wall,
                   "peak_rss_mb": info.get("peak_rss_mb"), "c2st_classifier": args.c2st,
                   "torch_threads": info.get("torch_threads"), "best_validation_loss": info.get("best_validation_loss"),
                   "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]},
-        method="sbi NPE", machine=machine_info(),
+        method=SBI_METHODS[args.sbi_density_estimator], machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
-    result.save_json(result_path("sbi", task, budget, args.seed, args.samples))
+    name = "sbi" if args.sbi_density_estimator == "maf" else f"sbi-{args.sbi_density_estimator}"
+    result.save_json(result_path(name, task, budget, args.seed, args.samples))
     print(result.to_text(), flush=True)
 
 
@@ -195,13 +208,14 @@ def load_results() -> list:
     from amortflow.benchmarks.runner import NPEBenchmarkResult
 
     results = [NPEBenchmarkResult.load_json(p) for p in sorted(RESULTS.glob("*.json"))]
-    results.sort(key=lambda r: (r.task, r.num_simulations, r.num_posterior_samples, r.method != "amortflow NPE"))
+    results.sort(key=lambda r: (r.task, r.num_simulations, r.num_posterior_samples, r.method != "amortflow NPE", r.method))
     return results
 
 
 def write_table(command: str | None = None) -> Path:
     results = load_results()
-    machine = results[-1].machine if results else {}
+    machines = dict.fromkeys(f"{m.get('nproc')} CPU cores ({m.get('cpu')}), {m.get('ram_gib')} GiB RAM"
+                             for m in (r.machine for r in results))  # fmt: skip
     commands = (RESULTS / "commands.txt").read_text().splitlines() if (RESULTS / "commands.txt").exists() else []
     dates = sorted(r.date[:10] for r in results)
     lines = [
@@ -213,10 +227,9 @@ def write_table(command: str | None = None) -> Path:
         "",
         *[f"    {line}" for line in dict.fromkeys(commands or [command or "python benchmarks/accuracy.py"])],
         "",
-        f"Machine: {machine.get('nproc')} CPU cores ({machine.get('cpu')}), {machine.get('ram_gib')} GiB RAM, "
-        f"shared with other jobs while these ran (all runs at `nice -n 19`; the load average at the start "
-        f"and end of each run is in the table), so wall times are upper bounds. "
-        f"Dates: {dates[0] if dates else '-'} to {dates[-1] if dates else '-'}.",
+        f"Machines: {'; '.join(machines) or '-'}. The load average at the start and end of each run is in "
+        f"the table: the runs with loads above 2 shared the machine with other jobs (at `nice -n 19`), so "
+        f"their wall times are upper bounds. Dates: {dates[0] if dates else '-'} to {dates[-1] if dates else '-'}.",
         "",
         "Protocol: for each task, the budget of simulations is drawn once (seed 1; `simulate_budget`) and "
         "BOTH methods train on exactly those pairs; one trained network per method serves all "
@@ -249,7 +262,9 @@ def write_table(command: str | None = None) -> Path:
         "amortflow and sbi rows of the same task are scored identically on the same simulations and "
         "the same reference samples, so they compare directly. Standard error of one accuracy near 0.5: "
         "sqrt(0.25 / (2 S)) (0.016 at S = 1,000, 0.005 at S = 10,000).",
-        "- sbi: version 0.27 with torch 2.13 (CPU), `NPE(prior, density_estimator=\"maf\")` and sbi's "
+        "- sbi: version 0.27 with torch 2.13 (CPU), `NPE(prior, density_estimator=\"maf\")` (sbi's default; "
+        "rows `sbi NPE/NSF`: `density_estimator=\"nsf\"`, a spline flow like amortflow's on the multimodal "
+        "tasks, `--sbi-density-estimator nsf`) and sbi's "
         "default training (batch 200, Adam 5e-4, 10 % validation, stop after 20 epochs without "
         "improvement, gradient clipping at 5), given the raw data (sbi z-scores it itself). It ran with "
         "ONE torch thread (`--sbi-threads 1`): on this oversubscribed machine torch's default (2 OpenMP "
@@ -259,8 +274,11 @@ def write_table(command: str | None = None) -> Path:
         "OpenBLAS) on one thread: with the default 2 threads on the oversubscribed machine one observation "
         "at S = 10,000 did not finish in 25 minutes. It changes speed, not results.",
         "- amortflow training: 90 % / 10 % train/validation split of the budget, Adam with cosine decay from "
-        "5e-4 over the epoch cap, weights of the best validation epoch kept, stop after 20 epochs without "
-        "improvement (sbi's rule); coupling flows with 4-5 layers of 64 units (affine, or rational-"
+        "5e-4 over the epoch cap (300 epochs at 10^4 simulations since 2026-12-01 11:00 UTC, 100 before), "
+        "weights of the best validation epoch kept, stop after 20 epochs without "
+        "improvement (sbi's rule); for sir and lotka_volterra (log-normal priors) the flow learns the "
+        "posterior of log theta and its draws are exponentiated (`Benchmark(log_parameters=True)`; sbi "
+        "gets its default, the raw parameters with the log-normal prior); coupling flows with 4-5 layers of 64 units (affine, or rational-"
         "quadratic splines for two_moons, gaussian_mixture, slcp, slcp_distractors, inverse_kinematics), "
         "first ActNorm initialised from prior draws; data z-scored with statistics of a 10,000-simulation "
         "pilot run (`Benchmark.configurator`); posterior draws outside a bounded prior support are "

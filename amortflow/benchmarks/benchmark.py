@@ -28,7 +28,9 @@ class StandardizingPosteriorConfigurator:
     10^4, SIR counts up to 1000, binary spikes); like the reference implementations of the SBI
     benchmark, networks see z-scored data. The statistics are fixed (estimated once from prior
     predictive simulations, see :meth:`from_simulations`), so training and observed data get
-    the same transform. Parameters are left as they are: posterior draws stay in the task's units.
+    the same transform. Parameters are left as they are (posterior draws stay in the task's
+    units) unless ``log_parameters``: then the network learns ``p(log theta | x)``, for tasks
+    whose parameters are positive (see :class:`Benchmark`).
 
     Parameters
     ----------
@@ -38,14 +40,15 @@ class StandardizingPosteriorConfigurator:
 
     name = "StandardizingPosteriorConfigurator"
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, log_parameters: bool = False):  # noqa: D107
         self.mean = np.asarray(mean, dtype=np.float64)
         std = np.asarray(std, dtype=np.float64)
         self.std = np.where(std > 0, std, 1.0)
+        self.log_parameters = bool(log_parameters)
         self._default = DefaultPosteriorConfigurator()
 
     @classmethod
-    def from_simulations(cls, data: np.ndarray) -> StandardizingPosteriorConfigurator:
+    def from_simulations(cls, data: np.ndarray, log_parameters: bool = False) -> StandardizingPosteriorConfigurator:
         """Mean and standard deviation of ``data (n, dim_data)`` winsorized at its 1% and 99% quantiles.
 
         Winsorizing keeps heavy tails (``slcp_distractors`` draws Student-t noise with 2 degrees of
@@ -57,7 +60,7 @@ class StandardizingPosteriorConfigurator:
         constant = clipped.std(axis=0) == 0
         mean = np.where(constant, data.mean(axis=0), clipped.mean(axis=0))
         std = np.where(constant, data.std(axis=0), clipped.std(axis=0))
-        return cls(mean, std)
+        return cls(mean, std, log_parameters)
 
     def __call__(self, raw: Mapping) -> dict:
         out = self._default(raw)
@@ -68,6 +71,28 @@ class StandardizingPosteriorConfigurator:
                 f"which gives direct_conditions of that shape; received {None if direct is None else direct.shape}."
             )
         out["direct_conditions"] = ((direct - self.mean) / self.std).astype(np.float32)
+        if self.log_parameters and out.get("parameters") is not None:
+            out["parameters"] = log_positive_parameters(raw["prior_draws"], self.name)
+        return out
+
+
+def log_positive_parameters(theta, owner: str) -> np.ndarray:
+    """``log(theta)`` as float32, computed in float64; a non-positive entry raises ArgumentError."""
+    theta = np.asarray(theta, dtype=np.float64)
+    if not np.all(theta > 0):
+        raise ArgumentError(f"{owner}: log_parameters needs positive parameters; received a minimum of {theta.min()!r}.")
+    return np.log(theta).astype(np.float32)
+
+
+class LogParameterConfigurator(DefaultPosteriorConfigurator):
+    """:class:`~amortflow.configuration.DefaultPosteriorConfigurator` with ``log theta`` as parameters."""
+
+    name = "LogParameterConfigurator"
+
+    def __call__(self, raw: Mapping) -> dict:
+        out = super().__call__(raw)
+        if out.get("parameters") is not None:
+            out["parameters"] = log_positive_parameters(raw["prior_draws"], self.name)
         return out
 
 
@@ -83,6 +108,12 @@ class Benchmark:
         simulations (seed ``seed``); ``False`` gives the plain ``DefaultPosteriorConfigurator``.
     n_pilot : int, default 10_000
     seed : int, default 0
+    log_parameters : bool, default False
+        The configurator passes ``log theta`` to the network, which then learns the posterior of
+        the log-parameters, an unbounded space where the posteriors of positive scale and rate
+        parameters (Lotka-Volterra, SIR: log-normal priors) are closer to Gaussian; map the
+        network's draws back with :meth:`to_task_parameters`. Only for tasks whose prior puts all
+        mass on positive values.
 
     Attributes
     ----------
@@ -90,10 +121,14 @@ class Benchmark:
         The task: prior, simulator, observations, reference posterior.
     """
 
-    def __init__(self, name: str, *, standardize_data: bool = True, n_pilot: int = 10_000, seed: int = 0):
+    def __init__(self, name: str, *, standardize_data: bool = True, n_pilot: int = 10_000, seed: int = 0,
+                 log_parameters: bool = False):  # fmt: skip
         self.name = name
         self.task: Task = get_task(name)
         self.standardize_data = standardize_data
+        self.log_parameters = bool(log_parameters)
+        if self.log_parameters and not self.has_positive_prior():
+            raise ArgumentError(f"Benchmark({name!r}, log_parameters=True): its prior is not confined to positive values.")
         self.n_pilot = int(n_pilot)
         self.seed = int(seed)
 
@@ -125,10 +160,19 @@ class Benchmark:
         See :class:`StandardizingPosteriorConfigurator`; the pilot simulations run on first access.
         """
         if not self.standardize_data:
-            return DefaultPosteriorConfigurator()
+            return LogParameterConfigurator() if self.log_parameters else DefaultPosteriorConfigurator()
         rng = np.random.default_rng(self.seed)
         data = self.task.simulate(self.task.sample_prior(self.n_pilot, rng), rng)
-        return StandardizingPosteriorConfigurator.from_simulations(data)
+        return StandardizingPosteriorConfigurator.from_simulations(data, self.log_parameters)
+
+    def has_positive_prior(self) -> bool:
+        """True if the prior's support lies in ``theta > 0`` (every lower bound is >= 0)."""
+        bounds = self.prior.support_bounds()
+        return bounds is not None and bool(np.all(bounds[0] >= 0))
+
+    def to_task_parameters(self, draws: np.ndarray) -> np.ndarray:
+        """Network-space draws to the task's parameters: ``exp`` with ``log_parameters``, else unchanged."""
+        return np.exp(draws) if self.log_parameters else np.asarray(draws)
 
     def observation(self, i: int) -> np.ndarray:
         """Observation ``i`` (1-based) as one data set, ``(1, dim_data)``."""

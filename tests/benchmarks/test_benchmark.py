@@ -55,3 +55,25 @@ def test_plain_configurator_and_unknown_names():
     with pytest.raises(ArgumentError, match="Unknown benchmark task 'nope'"):
         Benchmark("nope")
     assert "two_moons" in repr(bench)
+
+
+@pytest.mark.parametrize("standardize_data", [True, False])
+def test_log_parameters_reach_the_network_and_map_back(standardize_data):
+    bench = Benchmark("sir", log_parameters=True, standardize_data=standardize_data, n_pilot=200)
+    out = bench.generative_model(batch_size=6, rng=2)
+    params = bench.configurator(out)["parameters"]
+    assert params.dtype == np.float32
+    np.testing.assert_allclose(params, np.log(out["prior_draws"]), rtol=1e-6)
+    np.testing.assert_allclose(bench.to_task_parameters(params), out["prior_draws"], rtol=1e-5)
+    assert bench.configured_observation(1)["parameters"] is None
+    with pytest.raises(ArgumentError, match="positive parameters"):
+        bench.configurator({**out, "prior_draws": -out["prior_draws"]})
+    plain = Benchmark("sir", n_pilot=200)
+    np.testing.assert_array_equal(plain.to_task_parameters(params), params)
+
+
+def test_log_parameters_need_a_positive_prior():
+    assert Benchmark("lotka_volterra").has_positive_prior()
+    assert not Benchmark("two_moons").has_positive_prior()
+    with pytest.raises(ArgumentError, match="not confined to positive values"):
+        Benchmark("two_moons", log_parameters=True)

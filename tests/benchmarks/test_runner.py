@@ -5,7 +5,7 @@ import pytest
 
 import amortflow.diagnostics
 from amortflow.benchmarks import Benchmark
-from amortflow.benchmarks.runner import NPEBenchmarkResult, default_settings, run_npe_benchmark
+from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
 from amortflow.cli import main
 from amortflow.exceptions import ArgumentError
 
@@ -61,6 +61,20 @@ def test_settings_follow_dimension_and_budget():
     assert default_settings("two_moons", 2, 10_000)["network"]["coupling_design"] == "spline"
     assert default_settings("gaussian_linear", 10, 10_000)["network"]["coupling_design"] == "affine"
     assert default_settings("gaussian_linear", 10, 100_000)["batch_size"] > default_settings("x", 10, 1000)["batch_size"]
+
+
+def test_log_parameter_tasks_learn_log_theta_and_are_scored_in_task_units(monkeypatch, recorded_c2st):
+    assert all(Benchmark(name).has_positive_prior() for name in LOG_PARAMETER_TASKS)
+    assert default_settings("sir", 2, 10_000)["log_parameters"] and not default_settings("slcp", 5, 10_000)["log_parameters"]
+    # the scoring plumbing only: prior draws stand in for the (MCMC) reference posterior
+    monkeypatch.setattr(Benchmark, "reference_posterior_samples",
+                        lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
+    result = run_npe_benchmark("sir", num_simulations=300, num_observations=1, epochs=1, seed=2,
+                               num_posterior_samples=200, c2st_classifier="benchmark")  # fmt: skip
+    assert result.settings["log_parameters"] is True
+    draws = recorded_c2st[0][1]
+    # exp of the network's draws: all positive (gamma's log-values sit near log 0.125 = -2.1)
+    assert draws.shape == (200, 2) and np.all(draws > 0) and np.all(np.isfinite(draws))
 
 
 @pytest.mark.parametrize("kwargs", [{"num_simulations": 0}, {"num_observations": 11}, {"epochs": 0}])
