@@ -19,8 +19,10 @@ resonate with the posterior's scale and mix variances poorly (NUTS, the default,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,14 +144,15 @@ def sample_posterior_mcmc(
     seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(3, 2)).astype("int32")
     init = distribution.sample(num_chains, seed=tf.constant(seeds[0]))
     scale = _unconstrained_scale(distribution, bijector, seeds[1])
-    runner = _Runner(target_log_prob, bijector, kernel, num_leapfrog_steps, thinning, jit_compile)
-    if kernel in ("nuts", "hmc"):
-        initial_step = step_size if step_size is not None else 0.1 * float(np.min(scale))
-        states, accept, final_step = runner.run(init, initial_step, num_results, num_burnin, seeds[2])
-    else:
-        initial_step = np.full(scale.shape, step_size) if step_size is not None else 0.5 * scale
-        states, accept, final_step = _run_with_pilot(runner, init, initial_step, num_results, num_burnin, seeds[2])
-    return _result(states, accept, kernel, final_step, rhat_threshold)
+    with _quiet_tfp_diagnostics():
+        runner = _Runner(target_log_prob, bijector, kernel, num_leapfrog_steps, thinning, jit_compile)
+        if kernel in ("nuts", "hmc"):
+            initial_step = step_size if step_size is not None else 0.1 * float(np.min(scale))
+            states, accept, final_step = runner.run(init, initial_step, num_results, num_burnin, seeds[2])
+        else:
+            initial_step = np.full(scale.shape, step_size) if step_size is not None else 0.5 * scale
+            states, accept, final_step = _run_with_pilot(runner, init, initial_step, num_results, num_burnin, seeds[2])
+        return _result(states, accept, kernel, final_step, rhat_threshold)
 
 
 def _unconstrained_scale(distribution, bijector, seed) -> np.ndarray:
@@ -243,6 +246,35 @@ def _find(results, name: str, default):
         nxt = getattr(results, "inner_results", None)
         results = nxt if nxt is not None else getattr(results, "accepted_results", None)
     return found
+
+
+class _DropComplexCastWarning(logging.Filter):
+    """Drops TensorFlow's "casting an input of type complex64 to ... float32" warning.
+
+    TFP's effective sample size computes autocorrelations by FFT and keeps the real part of the
+    result with a cast; the imaginary part is round-off, yet TensorFlow logs a warning per call.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "casting an input of type complex" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_tfp_diagnostics():
+    """Silence two TFP messages that do not apply here, for the duration of the block.
+
+    Besides the complex cast above: TFP warns on first use of ``tfp.mcmc`` that TensorFloat-32
+    is enabled "for NVIDIA Ampere+ GPUs", which only matters where such a GPU computes.
+    """
+    tf_logger, drop = logging.getLogger("tensorflow"), _DropComplexCastWarning()
+    tf_logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            if not tf.config.list_physical_devices("GPU"):
+                warnings.filterwarnings("ignore", message="TensorFloat-32", category=UserWarning)
+            yield
+    finally:
+        tf_logger.removeFilter(drop)
 
 
 def _effective_sample_size(states: np.ndarray) -> np.ndarray:
