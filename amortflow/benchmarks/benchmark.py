@@ -96,6 +96,23 @@ class LogParameterConfigurator(DefaultPosteriorConfigurator):
         return out
 
 
+class LikelihoodConfigurator:
+    """A posterior configurator's output renamed for likelihood estimation.
+
+    ``direct_conditions`` (the transformed data) become ``observables`` and ``parameters``
+    become ``conditions``, so both methods see the data through the same transform.
+    """
+
+    name = "LikelihoodConfigurator"
+
+    def __init__(self, posterior_configurator):
+        self.posterior_configurator = posterior_configurator
+
+    def __call__(self, raw: Mapping) -> dict:
+        out = self.posterior_configurator(raw)
+        return {"observables": out["direct_conditions"], "conditions": out["parameters"]}
+
+
 class Benchmark:
     """One benchmark task, ready for amortized inference.
 
@@ -164,6 +181,12 @@ class Benchmark:
         rng = np.random.default_rng(self.seed)
         data = self.task.simulate(self.task.sample_prior(self.n_pilot, rng), rng)
         return StandardizingPosteriorConfigurator.from_simulations(data, self.log_parameters)
+
+    @functools.cached_property
+    def likelihood_configurator(self):
+        """Raw dict -> ``observables`` (the data as :attr:`configurator` transforms them) and ``conditions``
+        (the parameters), float32: the inputs of an :class:`~amortflow.amortizers.AmortizedLikelihood` (NLE)."""
+        return LikelihoodConfigurator(self.configurator)
 
     def has_positive_prior(self) -> bool:
         """True if the prior's support lies in ``theta > 0`` (every lower bound is >= 0)."""

@@ -296,8 +296,11 @@ def _make_amortizer(bench, config: Mapping, prior_draws: np.ndarray, sim_data: n
     return amortizer
 
 
-def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress: bool) -> dict:
-    """Epoch-by-epoch offline training with one cosine-decayed Adam; keep the best validation epoch."""
+def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress: bool, configurator=None) -> dict:
+    """Epoch-by-epoch offline training with one cosine-decayed Adam; keep the best validation epoch.
+
+    ``configurator`` defaults to ``bench.configurator`` (posterior estimation's inputs).
+    """
     from amortflow.trainers import Trainer
     from amortflow.trainers.optimizers import default_optimizer
 
@@ -305,7 +308,7 @@ def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress:
     n_val = max(1, int(round(config["validation_fraction"] * n)))
     order = np.random.default_rng([seed, 7]).permutation(n)
     train_raw, val_raw = _rows(raw, order[n_val:]), _rows(raw, order[:n_val])
-    trainer = Trainer(amortizer, generative_model=bench.generative_model, configurator=bench.configurator,
+    trainer = Trainer(amortizer, generative_model=bench.generative_model, configurator=configurator or bench.configurator,
                       seed=int(seed), skip_checks=True, progress=progress)  # fmt: skip
     batch_size, max_epochs = int(config["batch_size"]), int(config["max_epochs"])
     steps_per_epoch = -(-(n - n_val) // batch_size)

@@ -111,3 +111,26 @@ def test_early_stopping_c2st_separates_and_does_not_separate():
 def test_unknown_c2st_classifier_raises():
     with pytest.raises(ArgumentError, match="c2st_classifier"):
         run_npe_benchmark("two_moons", 100, c2st_classifier="svm")
+
+
+@pytest.mark.parametrize("method", ["nle", "nre"])
+def test_nle_and_nre_runs_score_mcmc_draws_in_the_prior_support(method, recorded_c2st):
+    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+
+    mcmc = {"num_chains": 10, "num_burnin": 40, "thinning": 1, "jit_compile": False}
+    result = run_mcmc_benchmark("two_moons", 300, method=method, num_observations=1, epochs=1, seed=2,
+                                num_posterior_samples=100, mcmc=mcmc)  # fmt: skip
+    assert result.method == f"amortflow {method.upper()}" and result.settings["mcmc"]["kernel"] == "rwm"
+    draws = recorded_c2st[0][1]
+    # 10 chains x 10 kept states; two_moons' prior is the box [-1, 1]^2
+    assert draws.shape == (100, 2) and np.all(np.abs(draws) <= 1.0)
+    assert result.sample_seconds > 0 and len(result.c2st) == 1
+
+
+def test_mcmc_benchmark_arguments_are_checked():
+    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+
+    with pytest.raises(ArgumentError, match="method"):
+        run_mcmc_benchmark("two_moons", 100, method="abc")
+    with pytest.raises(ArgumentError, match="log_parameters"):
+        run_mcmc_benchmark("sir", 100, settings={"log_parameters": True})
