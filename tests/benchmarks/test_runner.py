@@ -96,6 +96,22 @@ def test_cli_bad_simulations_is_exit_2(capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_cli_method_routes_to_the_mcmc_benchmark(monkeypatch, capsys):
+    import amortflow.benchmarks.mcmc_methods as mcmc_methods
+
+    calls = []
+
+    def fake_run(task, method, **kwargs):
+        calls.append((task, method, kwargs))
+        return NPEBenchmarkResult(task, kwargs["num_simulations"], [1], [0.6], 1.0, 2, 2, 1, 0.1, 0.2, 0.3, 0.4, 100,
+                                  kwargs["seed"], {}, method="amortflow NRE")  # fmt: skip
+
+    monkeypatch.setattr(mcmc_methods, "run_mcmc_benchmark", fake_run)
+    assert main(["benchmark", "two_moons", "--simulations", "200", "--observations", "1", "--method", "nre"]) == 0
+    assert calls == [("two_moons", "nre", {"num_simulations": 200, "num_observations": 1, "epochs": None, "seed": 1})]
+    assert "amortflow NRE on two_moons" in capsys.readouterr().out
+
+
 def test_early_stopping_c2st_separates_and_does_not_separate():
     from amortflow.benchmarks.runner import c2st_early_stopping
 
