@@ -23,14 +23,12 @@ from typing import Any
 import numpy as np
 
 from amortflow.benchmarks.runner import (
-    C2ST_CLASSIFIERS,
     NPEBenchmarkResult,
     _merge,
-    _positive,
     _train,
     c2st_against_reference,
-    default_settings,
     machine_info,
+    prepare_run,
     simulate_budget,
 )
 from amortflow.exceptions import ArgumentError
@@ -72,25 +70,13 @@ def run_mcmc_benchmark(
         Overrides of :data:`DEFAULT_MCMC`; ``num_results`` per chain follows from
         ``num_posterior_samples / num_chains``.
     """
-    from amortflow.benchmarks import Benchmark
-
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {sorted(METHODS)}, received {method!r}.")
-    if c2st_classifier not in C2ST_CLASSIFIERS:
-        raise ArgumentError(f"c2st_classifier must be one of {C2ST_CLASSIFIERS}, received {c2st_classifier!r}.")
-    num_simulations = _positive("num_simulations", num_simulations)
-    num_posterior_samples = _positive("num_posterior_samples", num_posterior_samples)
-    bench = Benchmark(task)
-    if _positive("num_observations", num_observations) > bench.task.num_observations:
-        raise ArgumentError(f"num_observations must be at most {bench.task.num_observations} for {task}.")
-    config = _merge({**default_settings(task, bench.task.dim_parameters, num_simulations), "log_parameters": False},
-                    settings)  # fmt: skip
+    bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
+                                c2st_classifier, defaults={"log_parameters": False})  # fmt: skip
     if config["log_parameters"]:
         raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; log_parameters is not supported.")
     config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
-    config["c2st_classifier"] = c2st_classifier
-    if epochs is not None:
-        config["max_epochs"] = _positive("epochs", epochs)
 
     start = time.perf_counter()
     raw = simulate_budget(bench, num_simulations, seed)

@@ -209,24 +209,8 @@ def run_npe_benchmark(
         ``"early_stopping"``: the same MLP stopped on a 10 % validation split (see
         :func:`c2st_early_stopping`), minutes faster per observation when the classes are separable.
     """
-    from amortflow.benchmarks import Benchmark
-    from amortflow.benchmarks.tasks import get_task
-
-    num_simulations = _positive("num_simulations", num_simulations)
-    num_observations = _positive("num_observations", num_observations)
-    num_posterior_samples = _positive("num_posterior_samples", num_posterior_samples)
-    dim_parameters = get_task(task).dim_parameters
-    config = _merge(default_settings(task, dim_parameters, num_simulations), settings)
-    bench = Benchmark(task, log_parameters=bool(config["log_parameters"]))
-    if num_observations > bench.task.num_observations:
-        raise ArgumentError(
-            f"num_observations must be at most {bench.task.num_observations} for {task}, received {num_observations}."
-        )
-    if c2st_classifier not in C2ST_CLASSIFIERS:
-        raise ArgumentError(f"c2st_classifier must be one of {C2ST_CLASSIFIERS}, received {c2st_classifier!r}.")
-    config["c2st_classifier"] = c2st_classifier
-    if epochs is not None:
-        config["max_epochs"] = _positive("epochs", epochs)
+    bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
+                                c2st_classifier)  # fmt: skip
 
     start = time.perf_counter()
     raw = simulate_budget(bench, num_simulations, seed)
@@ -258,6 +242,34 @@ def run_npe_benchmark(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **times,
     )
+
+
+def prepare_run(task: str, num_simulations: int, num_observations: int, num_posterior_samples: int,
+                epochs: int | None, settings: Mapping[str, Any] | None, c2st_classifier: str,
+                defaults: Mapping[str, Any] | None = None):  # fmt: skip
+    """Check a run's arguments; return its ``Benchmark`` and settings.
+
+    ``defaults`` replaces entries of :func:`default_settings` before the user's ``settings``
+    are merged (a method's own defaults). Raises :class:`ArgumentError` on a bad argument.
+    """
+    from amortflow.benchmarks import Benchmark
+    from amortflow.benchmarks.tasks import get_task
+
+    for name, value in (("num_simulations", num_simulations), ("num_observations", num_observations),
+                        ("num_posterior_samples", num_posterior_samples)):  # fmt: skip
+        _positive(name, value)
+    if c2st_classifier not in C2ST_CLASSIFIERS:
+        raise ArgumentError(f"c2st_classifier must be one of {C2ST_CLASSIFIERS}, received {c2st_classifier!r}.")
+    task_info = get_task(task)
+    if num_observations > task_info.num_observations:
+        raise ArgumentError(
+            f"num_observations must be at most {task_info.num_observations} for {task}, received {num_observations}."
+        )
+    config = _merge({**default_settings(task, task_info.dim_parameters, num_simulations), **(defaults or {})}, settings)
+    config["c2st_classifier"] = c2st_classifier
+    if epochs is not None:
+        config["max_epochs"] = _positive("epochs", epochs)
+    return Benchmark(task, log_parameters=bool(config["log_parameters"])), config
 
 
 def simulate_budget(bench, num_simulations: int, seed: int) -> dict:
