@@ -40,7 +40,7 @@ class StandardizingPosteriorConfigurator:
 
     name = "StandardizingPosteriorConfigurator"
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, log_parameters: bool = False):  # noqa: D107
+    def __init__(self, mean: np.ndarray, std: np.ndarray, log_parameters: bool = False):
         self.mean = np.asarray(mean, dtype=np.float64)
         std = np.asarray(std, dtype=np.float64)
         self.std = np.where(std > 0, std, 1.0)

@@ -18,8 +18,8 @@ import tensorflow as tf
 from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
-from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.best_weights import BestWeights
+from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
