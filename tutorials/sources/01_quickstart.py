@@ -171,7 +171,7 @@ fig = af.diagnostics.plot_latent_space_2d(z)
 # the grey band (99% of what uniform ranks give) and the ECDF difference plot inside its 95%
 # simultaneous band; systematic bows or slopes would reveal bias, over- or under-confidence.
 # A single bin just outside its band is no alarm: with 40 bins, that happens about one time in three
-# even for a perfectly calibrated posterior (here one bin of $\mu_1$). The ECDF band holds for the
+# even for a perfectly calibrated posterior (here every bin is inside). The ECDF band holds for the
 # whole curve at once, so it is the stricter check.
 
 # %%
@@ -223,8 +223,8 @@ print(f"posterior sd,   exact:     {exact_sd:.3f} (all four)")
 # The pair plot overlays the amortized posterior (blue) on the exact one (orange), with the
 # true means marked. A classifier two-sample test (C2ST) quantifies the difference: an accuracy of
 # 0.5 means a neural classifier cannot tell the two sets of draws apart, 1.0 that it always can.
-# After our shortened training, small shifts of a fraction of a posterior standard deviation
-# remain (C2ST around 0.6); 10 epochs bring it close to 0.5.
+# Even after our shortened training the classifier cannot tell them apart here (C2ST about 0.5);
+# on other data sets small shifts of a fraction of a posterior standard deviation can remain.
 
 # %%
 fig = af.diagnostics.pairplot(
