@@ -212,6 +212,43 @@ def table_rows(results: list) -> list[str]:
     return rows
 
 
+def paired_rows(results: list) -> list[str]:
+    """amortflow NPE against every other method on the same task, budget, S and observations.
+
+    The difference ``amortflow NPE - other`` is taken per observation and reported as mean ±
+    standard error over the observations (sd / sqrt(K)).
+    """
+    rows = []
+    key = lambda r: (r.task, r.num_simulations, r.num_posterior_samples)  # noqa: E731
+    ours = {key(r): r for r in results if r.method == "amortflow NPE"}
+    for other in results:
+        mine = ours.get(key(other))
+        if other.method == "amortflow NPE" or mine is None:
+            continue
+        # observations both runs scored (observation i's draws and reference do not depend on K)
+        common = sorted(set(mine.observations) & set(other.observations))
+        if not common:
+            continue
+        diff = np.asarray([mine.c2st[mine.observations.index(i)] - other.c2st[other.observations.index(i)]
+                           for i in common])  # fmt: skip
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        mean = float(diff.mean())
+        verdict = "yes (lower)" if mean <= 0 else ("within noise (< 2 SE)" if mean < 2 * se else "no (higher)")
+        mine_mean = float(np.mean([mine.c2st[mine.observations.index(i)] for i in common]))
+        other_mean = float(np.mean([other.c2st[other.observations.index(i)] for i in common]))
+        rows.append(f"| {other.task} | {other.num_simulations} | {other.method} | {len(diff)} | "
+                    f"{other.num_posterior_samples} | {mine_mean:.3f} | {other_mean:.3f} | "
+                    f"{mean:+.3f} ± {se:.3f} | {verdict} |")  # fmt: skip
+    return rows
+
+
+PAIRED_HEADER = [
+    "| task | simulations | compared with | obs. | S | amortflow NPE C2ST | its C2ST | difference (amortflow - it) "
+    "| amortflow NPE no worse? |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
+
+
 def load_results() -> list:
     """All results in :data:`RESULTS`, sorted by task, budget, amortflow first."""
     from amortflow.benchmarks.runner import NPEBenchmarkResult
@@ -250,6 +287,13 @@ def write_table(command: str | None = None) -> Path:
         "",
         *TABLE_HEADER,
         *table_rows(results),
+        "",
+        "Paired comparison: same simulations, observations and reference draws; the difference is taken "
+        "per observation over the observations both runs scored (`obs.`; means over those), mean ± "
+        "standard error:",
+        "",
+        *PAIRED_HEADER,
+        *paired_rows(results),
         "",
         "Earlier runs (2026-11-24, same script and classifier, observations 1..K; their JSON files were not "
         "kept, so they are copied here as measured; superseded where a row above has the same task):",
