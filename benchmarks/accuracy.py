@@ -176,16 +176,6 @@ def run_sbi(task: str, budget: int, args) -> None:
 
 
 # --- the markdown table -----------------------------------------------------------------------
-#: Rows of the first runs (2026-11-24) whose JSON files were not kept (they were written to a
-#: git-ignored folder); shown separately, as measured then, until the tasks are re-run.
-EARLIER_ROWS = [
-    "| gaussian_linear | 10000 | amortflow NPE | 5 | 1000 | 0.550 ± 0.023 | early_stopping | 50 | 26 (6) |",
-    "| gaussian_linear_uniform | 10000 | amortflow NPE | 3 | 1000 | 0.653 ± 0.021 | early_stopping | 102 | 48 (28) |",
-    "| gaussian_mixture | 10000 | amortflow NPE | 3 | 1000 | 0.535 ± 0.023 | early_stopping | 220 | 100 (100) |",
-    "| sir | 10000 | amortflow NPE | 3 | 1000 | 0.752 ± 0.125 | early_stopping | 147 | 100 (97) |",
-    "| two_moons | 10000 | amortflow NPE | 5 | 1000 | 0.518 ± 0.023 | early_stopping | 110 | 100 (99) |",
-]
-
 TABLE_HEADER = [
     "| task | simulations | method | obs. | S | C2ST mean ± sd | classifier | train s | epochs (best) "
     "| load avg. (start, end) | date | published NPE @10^4 (approx.) |",
@@ -294,13 +284,6 @@ def write_table(command: str | None = None) -> Path:
         "",
         *PAIRED_HEADER,
         *paired_rows(results),
-        "",
-        "Earlier runs (2026-11-24, same script and classifier, observations 1..K; their JSON files were not "
-        "kept, so they are copied here as measured; superseded where a row above has the same task):",
-        "",
-        "| task | simulations | method | obs. | S | C2ST mean ± sd | classifier | train s | epochs (best) |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *EARLIER_ROWS,
         "",
         "Notes:",
         "",
