@@ -16,6 +16,7 @@ from amortflow.benchmarks.base import Task
 from amortflow.benchmarks.benchmark import Benchmark, StandardizingPosteriorConfigurator
 from amortflow.benchmarks.cache import reference_cache_dir
 from amortflow.benchmarks.convergence import split_rhat
+from amortflow.benchmarks.parameter_space import PARAMETER_SPACES, ParameterSpace
 from amortflow.benchmarks.reference import (
     PosteriorModel,
     ReferenceSamplingError,
@@ -26,6 +27,8 @@ from amortflow.benchmarks.reference import (
 from amortflow.benchmarks.tasks import TASK_NAMES, TASKS, get_task
 
 __all__ = [
+    "PARAMETER_SPACES",
+    "ParameterSpace",
     "TASKS",
     "TASK_NAMES",
     "Benchmark",

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from amortflow.benchmarks.base import Task
+from amortflow.benchmarks.parameter_space import ParameterSpace
 from amortflow.benchmarks.tasks import get_task
 from amortflow.configuration import DefaultPosteriorConfigurator
 from amortflow.exceptions import ArgumentError
@@ -29,26 +30,27 @@ class StandardizingPosteriorConfigurator:
     benchmark, networks see z-scored data. The statistics are fixed (estimated once from prior
     predictive simulations, see :meth:`from_simulations`), so training and observed data get
     the same transform. Parameters are left as they are (posterior draws stay in the task's
-    units) unless ``log_parameters``: then the network learns ``p(log theta | x)``, for tasks
-    whose parameters are positive (see :class:`Benchmark`).
+    units) unless a ``parameter_space`` maps them (see :class:`Benchmark`).
 
     Parameters
     ----------
     mean, std : np.ndarray
         Shape ``(dim_data,)``; a zero ``std`` (a constant entry) is replaced by 1.
+    parameter_space : ParameterSpace, optional
+        Applied to ``prior_draws`` to give ``parameters``; default: the identity.
     """
 
     name = "StandardizingPosteriorConfigurator"
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, log_parameters: bool = False):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, parameter_space: ParameterSpace | None = None):
         self.mean = np.asarray(mean, dtype=np.float64)
         std = np.asarray(std, dtype=np.float64)
         self.std = np.where(std > 0, std, 1.0)
-        self.log_parameters = bool(log_parameters)
+        self.parameter_space = parameter_space or ParameterSpace()
         self._default = DefaultPosteriorConfigurator()
 
     @classmethod
-    def from_simulations(cls, data: np.ndarray, log_parameters: bool = False) -> StandardizingPosteriorConfigurator:
+    def from_simulations(cls, data: np.ndarray, parameter_space: ParameterSpace | None = None) -> StandardizingPosteriorConfigurator:
         """Mean and standard deviation of ``data (n, dim_data)`` winsorized at its 1% and 99% quantiles.
 
         Winsorizing keeps heavy tails (``slcp_distractors`` draws Student-t noise with 2 degrees of
@@ -60,7 +62,7 @@ class StandardizingPosteriorConfigurator:
         constant = clipped.std(axis=0) == 0
         mean = np.where(constant, data.mean(axis=0), clipped.mean(axis=0))
         std = np.where(constant, data.std(axis=0), clipped.std(axis=0))
-        return cls(mean, std, log_parameters)
+        return cls(mean, std, parameter_space)
 
     def __call__(self, raw: Mapping) -> dict:
         out = self._default(raw)
@@ -71,29 +73,30 @@ class StandardizingPosteriorConfigurator:
                 f"which gives direct_conditions of that shape; received {None if direct is None else direct.shape}."
             )
         out["direct_conditions"] = ((direct - self.mean) / self.std).astype(np.float32)
-        if self.log_parameters and out.get("parameters") is not None:
-            out["parameters"] = log_positive_parameters(raw["prior_draws"], self.name)
-        return out
+        return _map_parameters(out, raw, self.parameter_space, self.name)
 
 
-def log_positive_parameters(theta, owner: str) -> np.ndarray:
-    """``log(theta)`` as float32, computed in float64; a non-positive entry raises ArgumentError."""
-    theta = np.asarray(theta, dtype=np.float64)
-    if not np.all(theta > 0):
-        raise ArgumentError(f"{owner}: log_parameters needs positive parameters; received a minimum of {theta.min()!r}.")
-    return np.log(theta).astype(np.float32)
+def _map_parameters(out: dict, raw: Mapping, space: ParameterSpace, owner: str) -> dict:
+    """``out["parameters"] = space(prior_draws)`` where there are parameters and the space is not the identity."""
+    if not space.is_identity and out.get("parameters") is not None:
+        out["parameters"] = space.forward(raw["prior_draws"], owner)
+    return out
 
 
-class LogParameterConfigurator(DefaultPosteriorConfigurator):
-    """:class:`~amortflow.configuration.DefaultPosteriorConfigurator` with ``log theta`` as parameters."""
+class ParameterSpaceConfigurator(DefaultPosteriorConfigurator):
+    """:class:`~amortflow.configuration.DefaultPosteriorConfigurator` with ``g(theta)`` as parameters.
 
-    name = "LogParameterConfigurator"
+    ``g`` is a :class:`~amortflow.benchmarks.parameter_space.ParameterSpace` (``log``, ``logit``).
+    """
+
+    name = "ParameterSpaceConfigurator"
+
+    def __init__(self, parameter_space: ParameterSpace):
+        super().__init__()
+        self.parameter_space = parameter_space
 
     def __call__(self, raw: Mapping) -> dict:
-        out = super().__call__(raw)
-        if out.get("parameters") is not None:
-            out["parameters"] = log_positive_parameters(raw["prior_draws"], self.name)
-        return out
+        return _map_parameters(super().__call__(raw), raw, self.parameter_space, self.name)
 
 
 class LikelihoodConfigurator:
@@ -125,12 +128,13 @@ class Benchmark:
         simulations (seed ``seed``); ``False`` gives the plain ``DefaultPosteriorConfigurator``.
     n_pilot : int, default 10_000
     seed : int, default 0
-    log_parameters : bool, default False
-        The configurator passes ``log theta`` to the network, which then learns the posterior of
-        the log-parameters, an unbounded space where the posteriors of positive scale and rate
-        parameters (Lotka-Volterra, SIR: log-normal priors) are closer to Gaussian; map the
-        network's draws back with :meth:`to_task_parameters`. Only for tasks whose prior puts all
-        mass on positive values.
+    parameter_space : {"identity", "log", "logit"}, default "identity"
+        The configurator passes ``g(theta)`` to the network, which then learns the posterior in
+        that space (see :mod:`amortflow.benchmarks.parameter_space`): ``"log"`` for priors on
+        positive values (Lotka-Volterra, SIR: log-normal priors, whose posteriors of rates are
+        closer to Gaussian in log space), ``"logit"`` for priors on a box (uniform priors, whose
+        posteriors are cut off at the box's edges). Map the network's draws back with
+        :meth:`to_task_parameters`.
 
     Attributes
     ----------
@@ -139,13 +143,12 @@ class Benchmark:
     """
 
     def __init__(self, name: str, *, standardize_data: bool = True, n_pilot: int = 10_000, seed: int = 0,
-                 log_parameters: bool = False):  # fmt: skip
+                 parameter_space: str = "identity"):  # fmt: skip
         self.name = name
         self.task: Task = get_task(name)
         self.standardize_data = standardize_data
-        self.log_parameters = bool(log_parameters)
-        if self.log_parameters and not self.has_positive_prior():
-            raise ArgumentError(f"Benchmark({name!r}, log_parameters=True): its prior is not confined to positive values.")
+        bounds = self.prior.support_bounds() if parameter_space != "identity" else None
+        self.parameter_space = ParameterSpace.for_prior(parameter_space, bounds, f"Benchmark({name!r})")
         self.n_pilot = int(n_pilot)
         self.seed = int(seed)
 
@@ -177,10 +180,12 @@ class Benchmark:
         See :class:`StandardizingPosteriorConfigurator`; the pilot simulations run on first access.
         """
         if not self.standardize_data:
-            return LogParameterConfigurator() if self.log_parameters else DefaultPosteriorConfigurator()
+            if self.parameter_space.is_identity:
+                return DefaultPosteriorConfigurator()
+            return ParameterSpaceConfigurator(self.parameter_space)
         rng = np.random.default_rng(self.seed)
         data = self.task.simulate(self.task.sample_prior(self.n_pilot, rng), rng)
-        return StandardizingPosteriorConfigurator.from_simulations(data, self.log_parameters)
+        return StandardizingPosteriorConfigurator.from_simulations(data, self.parameter_space)
 
     @functools.cached_property
     def likelihood_configurator(self):
@@ -193,9 +198,14 @@ class Benchmark:
         bounds = self.prior.support_bounds()
         return bounds is not None and bool(np.all(bounds[0] >= 0))
 
+    def has_box_prior(self) -> bool:
+        """True if the prior's support is a finite box (every bound is finite)."""
+        bounds = self.prior.support_bounds()
+        return bounds is not None and bool(np.all(np.isfinite(bounds[0])) and np.all(np.isfinite(bounds[1])))
+
     def to_task_parameters(self, draws: np.ndarray) -> np.ndarray:
-        """Network-space draws to the task's parameters: ``exp`` with ``log_parameters``, else unchanged."""
-        return np.exp(draws) if self.log_parameters else np.asarray(draws)
+        """Network-space draws to the task's parameters: ``g^{-1}`` of :attr:`parameter_space` (the identity by default)."""
+        return self.parameter_space.inverse(draws)
 
     def observation(self, i: int) -> np.ndarray:
         """Observation ``i`` (1-based) as one data set, ``(1, dim_data)``."""

@@ -71,9 +71,9 @@ def run_mcmc_benchmark(
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {sorted(METHODS)}, received {method!r}.")
     bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
-                                c2st_classifier, defaults={"log_parameters": False})  # fmt: skip
-    if config["log_parameters"]:
-        raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; log_parameters is not supported.")
+                                c2st_classifier, defaults={"parameter_space": "identity"})  # fmt: skip
+    if config["parameter_space"] != "identity":
+        raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; parameter_space must be 'identity'.")
     config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
 
     start = time.perf_counter()

@@ -5,6 +5,7 @@ import pytest
 
 import amortflow as af
 from amortflow.benchmarks import Benchmark, StandardizingPosteriorConfigurator
+from amortflow.benchmarks.parameter_space import ParameterSpace
 from amortflow.exceptions import ArgumentError
 
 
@@ -59,7 +60,7 @@ def test_plain_configurator_and_unknown_names():
 
 @pytest.mark.parametrize("standardize_data", [True, False])
 def test_log_parameters_reach_the_network_and_map_back(standardize_data):
-    bench = Benchmark("sir", log_parameters=True, standardize_data=standardize_data, n_pilot=200)
+    bench = Benchmark("sir", parameter_space="log", standardize_data=standardize_data, n_pilot=200)
     out = bench.generative_model(batch_size=6, rng=2)
     params = bench.configurator(out)["parameters"]
     assert params.dtype == np.float32
@@ -72,8 +73,35 @@ def test_log_parameters_reach_the_network_and_map_back(standardize_data):
     np.testing.assert_array_equal(plain.to_task_parameters(params), params)
 
 
-def test_log_parameters_need_a_positive_prior():
+@pytest.mark.parametrize("standardize_data", [True, False])
+def test_logit_parameters_reach_the_network_and_map_back(standardize_data):
+    # gaussian_linear_uniform: theta ~ U(-1, 1)^10, so u = (theta + 1) / 2 and z = log(u / (1 - u))
+    bench = Benchmark("gaussian_linear_uniform", parameter_space="logit", standardize_data=standardize_data, n_pilot=200)
+    out = bench.generative_model(batch_size=6, rng=3)
+    params = bench.configurator(out)["parameters"]
+    u = (out["prior_draws"] + 1.0) / 2.0
+    np.testing.assert_allclose(params, np.log(u / (1.0 - u)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bench.to_task_parameters(params), out["prior_draws"], rtol=1e-5, atol=1e-6)
+    # any network draw, however far out, maps back inside the box
+    back = bench.to_task_parameters(np.array([[-1e3] * 5 + [1e3] * 5]))
+    assert np.all(back >= -1.0) and np.all(back <= 1.0) and np.all(np.isfinite(back))
+    with pytest.raises(ArgumentError, match="inside"):
+        bench.configurator({**out, "prior_draws": out["prior_draws"] + 2.0})
+
+
+def test_prior_edges_give_finite_logits():
+    space = ParameterSpace("logit", low=np.array([0.0, -3.0]), high=np.array([1.0, 3.0]))
+    z = space.forward(np.array([[0.0, 3.0]]))
+    assert np.all(np.isfinite(z)) and z[0, 0] < -15 and z[0, 1] > 15
+
+
+def test_parameter_spaces_need_a_fitting_prior():
     assert Benchmark("lotka_volterra").has_positive_prior()
     assert not Benchmark("two_moons").has_positive_prior()
-    with pytest.raises(ArgumentError, match="not confined to positive values"):
-        Benchmark("two_moons", log_parameters=True)
+    assert Benchmark("two_moons").has_box_prior() and not Benchmark("gaussian_linear").has_box_prior()
+    with pytest.raises(ArgumentError, match="confined to positive values"):
+        Benchmark("two_moons", parameter_space="log")
+    with pytest.raises(ArgumentError, match="bounded box"):
+        Benchmark("gaussian_linear", parameter_space="logit")
+    with pytest.raises(ArgumentError, match="must be one of"):
+        Benchmark("two_moons", parameter_space="probit")

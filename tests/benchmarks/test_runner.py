@@ -5,7 +5,7 @@ import pytest
 
 import amortflow.diagnostics
 from amortflow.benchmarks import Benchmark
-from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
+from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, LOGIT_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
 from amortflow.cli import main
 from amortflow.exceptions import ArgumentError
 
@@ -65,13 +65,16 @@ def test_settings_follow_dimension_and_budget():
 
 def test_log_parameter_tasks_learn_log_theta_and_are_scored_in_task_units(monkeypatch, recorded_c2st):
     assert all(Benchmark(name).has_positive_prior() for name in LOG_PARAMETER_TASKS)
-    assert default_settings("sir", 2, 10_000)["log_parameters"] and not default_settings("slcp", 5, 10_000)["log_parameters"]
+    assert all(Benchmark(name).has_box_prior() for name in LOGIT_PARAMETER_TASKS)
+    assert default_settings("sir", 2, 10_000)["parameter_space"] == "log"
+    assert default_settings("gaussian_linear_uniform", 10, 10_000)["parameter_space"] == "logit"
+    assert default_settings("slcp", 5, 10_000)["parameter_space"] == "identity"
     # the scoring plumbing only: prior draws stand in for the (MCMC) reference posterior
     monkeypatch.setattr(Benchmark, "reference_posterior_samples",
                         lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
     result = run_npe_benchmark("sir", num_simulations=300, num_observations=1, epochs=1, seed=2,
                                num_posterior_samples=200, c2st_classifier="benchmark")  # fmt: skip
-    assert result.settings["log_parameters"] is True
+    assert result.settings["parameter_space"] == "log"
     draws = recorded_c2st[0][1]
     # exp of the network's draws: all positive (gamma's log-values sit near log 0.125 = -2.1)
     assert draws.shape == (200, 2) and np.all(draws > 0) and np.all(np.isfinite(draws))
@@ -148,5 +151,5 @@ def test_mcmc_benchmark_arguments_are_checked():
 
     with pytest.raises(ArgumentError, match="method"):
         run_mcmc_benchmark("two_moons", 100, method="abc")
-    with pytest.raises(ArgumentError, match="log_parameters"):
-        run_mcmc_benchmark("sir", 100, settings={"log_parameters": True})
+    with pytest.raises(ArgumentError, match="parameter_space"):
+        run_mcmc_benchmark("sir", 100, settings={"parameter_space": "log"})
