@@ -61,6 +61,9 @@ class Task(abc.ABC):
         Bumped whenever the reference sampler changes; part of the cache key.
     cache_reference : bool
         Whether reference samples are cached on disk (tasks whose sampler is slow).
+    integer_data : bool
+        Whether every data entry is integer-valued (counts, binary bins); likelihood flows then
+        train on dequantized data (see :mod:`amortflow.benchmarks.dequantization`).
     """
 
     name: ClassVar[str]
@@ -70,6 +73,7 @@ class Task(abc.ABC):
     num_observations: ClassVar[int] = 10
     reference_version: ClassVar[int] = 1
     cache_reference: ClassVar[bool] = False
+    integer_data: ClassVar[bool] = False
     #: Tasks that share another task's true parameters (e.g. ``slcp_distractors`` and ``slcp``)
     #: name it here; their observations then use that task's seeds.
     observation_seed_name: ClassVar[str | None] = None

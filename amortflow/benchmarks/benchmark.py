@@ -179,19 +179,33 @@ class Benchmark:
 
         See :class:`StandardizingPosteriorConfigurator`; the pilot simulations run on first access.
         """
+        return self._posterior_configurator(dequantized_pilot=False)
+
+    @functools.cached_property
+    def likelihood_configurator(self):
+        """Raw dict -> ``observables`` (the data as :attr:`configurator` transforms them) and ``conditions``
+        (the parameters), float32: the inputs of an :class:`~amortflow.amortizers.AmortizedLikelihood` (NLE).
+
+        For tasks with integer data (``task.integer_data``) the data are dequantized first (see
+        :mod:`~amortflow.benchmarks.dequantization`), and the z-score statistics are those of the
+        dequantized pilot data.
+        """
+        if not self.task.integer_data:
+            return LikelihoodConfigurator(self.configurator)
+        from amortflow.benchmarks.dequantization import UniformDequantization
+
+        return UniformDequantization(LikelihoodConfigurator(self._posterior_configurator(dequantized_pilot=True)), self.seed)
+
+    def _posterior_configurator(self, dequantized_pilot: bool):
         if not self.standardize_data:
             if self.parameter_space.is_identity:
                 return DefaultPosteriorConfigurator()
             return ParameterSpaceConfigurator(self.parameter_space)
         rng = np.random.default_rng(self.seed)
         data = self.task.simulate(self.task.sample_prior(self.n_pilot, rng), rng)
+        if dequantized_pilot:
+            data = data + rng.uniform(size=data.shape)
         return StandardizingPosteriorConfigurator.from_simulations(data, self.parameter_space)
-
-    @functools.cached_property
-    def likelihood_configurator(self):
-        """Raw dict -> ``observables`` (the data as :attr:`configurator` transforms them) and ``conditions``
-        (the parameters), float32: the inputs of an :class:`~amortflow.amortizers.AmortizedLikelihood` (NLE)."""
-        return LikelihoodConfigurator(self.configurator)
 
     def has_positive_prior(self) -> bool:
         """True if the prior's support lies in ``theta > 0`` (every lower bound is >= 0)."""

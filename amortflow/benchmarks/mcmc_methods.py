@@ -9,6 +9,10 @@ dependent against shuffled pairs), and the posterior draws come from MCMC on
 observation. As in the benchmark paper, these methods pay at inference time: one MCMC run per
 observation instead of one network pass.
 
+Both networks see the parameters z-scored with the prior's mean and standard deviation
+(:mod:`~amortflow.benchmarks.standardized_parameters`); NLE's flow sees integer data (SIR's
+counts, bernoulli_glm_raw's bins) dequantized (:mod:`~amortflow.benchmarks.dequantization`).
+
 >>> result = run_mcmc_benchmark("two_moons", 10_000, method="nle")   # doctest: +SKIP
 """
 
@@ -20,6 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from amortflow.benchmarks.dequantization import UniformDequantization, cell_log_likelihood_fn
 from amortflow.benchmarks.runner import (
     NPEBenchmarkResult,
     _merge,
@@ -29,6 +34,7 @@ from amortflow.benchmarks.runner import (
     prepare_run,
     simulate_budget,
 )
+from amortflow.benchmarks.standardized_parameters import StandardizedParameters
 from amortflow.exceptions import ArgumentError
 
 logger = logging.getLogger("amortflow")
@@ -63,7 +69,8 @@ def run_mcmc_benchmark(
     method : {"nle", "nre"}
     settings : dict, optional
         Overrides of :func:`~amortflow.benchmarks.runner.default_settings` (``network.units`` sets
-        the flow's (NLE) or the classifier's (NRE) hidden units; parameters stay in task units).
+        the flow's (NLE) or the classifier's (NRE) hidden units). The networks see the parameters
+        z-scored with the prior's mean and standard deviation (recorded as ``parameter_scaling``).
     mcmc : dict, optional
         Overrides of :data:`DEFAULT_MCMC`; ``num_results`` per chain follows from
         ``num_posterior_samples / num_chains``.
@@ -75,6 +82,7 @@ def run_mcmc_benchmark(
     if config["parameter_space"] != "identity":
         raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; parameter_space must be 'identity'.")
     config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
+    config["parameter_scaling"] = "prior z-score"
 
     start = time.perf_counter()
     raw = simulate_budget(bench, num_simulations, seed)
@@ -87,7 +95,7 @@ def run_mcmc_benchmark(
                 train_seconds, trained["epochs"])  # fmt: skip
 
     observations = list(range(1, num_observations + 1))
-    values, times = _score(bench, amortizer, observations, num_posterior_samples, seed, config)
+    values, times = _score(bench, amortizer, configurator, observations, num_posterior_samples, seed, config)
     return NPEBenchmarkResult(
         task=task, num_simulations=num_simulations, observations=observations, c2st=values,
         train_seconds=train_seconds, epochs=trained["epochs"], max_epochs=config["max_epochs"],
@@ -99,7 +107,8 @@ def run_mcmc_benchmark(
 
 
 def _make_amortizer(bench, method: str, config: Mapping, seed: int):
-    """The untrained amortizer and the configurator that feeds it."""
+    """The untrained amortizer and the configurator that feeds it (parameters z-scored, see
+    :mod:`~amortflow.benchmarks.standardized_parameters`)."""
     import keras
 
     from amortflow.amortizers import AmortizedLikelihood, AmortizedRatio
@@ -110,7 +119,7 @@ def _make_amortizer(bench, method: str, config: Mapping, seed: int):
     net_cfg = config["network"]
     if method == "nre":
         classifier = RatioClassifier(hidden_units=(net_cfg["units"], net_cfg["units"]))
-        return AmortizedRatio(classifier), bench.configurator
+        return AmortizedRatio(classifier), StandardizedParameters.from_prior(bench.configurator, bench.task, "parameters", seed)
     # No data-based ActNorm initialisation: the configurator already z-scores the data with
     # pilot statistics, and entries that are nearly constant (SIR's day-0 count) would make
     # a standard deviation estimated from a few hundred rows zero.
@@ -120,19 +129,21 @@ def _make_amortizer(bench, method: str, config: Mapping, seed: int):
         coupling_design=net_cfg["coupling_design"],
         coupling_settings={"dense_args": {"units": net_cfg["units"]}},
     )
-    return AmortizedLikelihood(flow), bench.likelihood_configurator
+    configurator = StandardizedParameters.from_prior(bench.likelihood_configurator, bench.task, "conditions", seed)
+    return AmortizedLikelihood(flow), configurator
 
 
-def _score(bench, amortizer, observations: list[int], n_samples: int, seed: int, config: Mapping):
+def _score(bench, amortizer, configurator: StandardizedParameters, observations: list[int], n_samples: int, seed: int,
+           config: Mapping):  # fmt: skip
     from amortflow.inference import sample_posterior_mcmc
 
     mcmc = dict(config["mcmc"])
     num_results = -(-n_samples // int(mcmc["num_chains"]))
     values, times = [], {"sample_seconds": 0.0, "reference_seconds": 0.0, "c2st_seconds": 0.0}
     for i in observations:
-        x_obs = bench.configured_observation(i)["direct_conditions"][0]  # (d,): the data as the network sees them
         start = time.perf_counter()
-        result = sample_posterior_mcmc(amortizer, x_obs, bench.prior, num_results=num_results,
+        target = configurator.on_task_scale(_network_log_likelihood(bench, amortizer, configurator.configurator, i))
+        result = sample_posterior_mcmc(target, None, bench.prior, num_results=num_results,
                                        seed=int(seed) * 1000 + i, **mcmc)  # fmt: skip
         times["sample_seconds"] += time.perf_counter() - start
         draws = result.draws[:n_samples]
@@ -141,3 +152,18 @@ def _score(bench, amortizer, observations: list[int], n_samples: int, seed: int,
         times["reference_seconds"] += reference_s
         times["c2st_seconds"] += c2st_s
     return values, times
+
+
+def _network_log_likelihood(bench, amortizer, data_configurator, i: int):
+    """Observation ``i``'s log-likelihood (NLE) or log-ratio (NRE) as a function of network-scale parameters.
+
+    Dequantized (integer) data: the flow's density averaged over the observation's unit cell.
+    """
+    from amortflow.inference.targets import make_log_likelihood_fn
+
+    if isinstance(data_configurator, UniformDequantization):
+        points = data_configurator.cell_points(bench.observation(i), seed=i)
+        configured = data_configurator.configurator({"sim_data": points})["observables"]
+        return cell_log_likelihood_fn(amortizer.log_likelihood_tensor, configured)
+    x_obs = bench.configured_observation(i)["direct_conditions"][0]  # (d,): the data as the network sees them
+    return make_log_likelihood_fn(amortizer, x_obs)[0]

@@ -140,10 +140,25 @@ def test_nle_and_nre_runs_score_mcmc_draws_in_the_prior_support(method, recorded
     result = run_mcmc_benchmark("two_moons", 300, method=method, num_observations=1, epochs=1, seed=2,
                                 num_posterior_samples=100, mcmc=mcmc)  # fmt: skip
     assert result.method == f"amortflow {method.upper()}" and result.settings["mcmc"]["kernel"] == "rwm"
+    assert result.settings["parameter_scaling"] == "prior z-score"
     draws = recorded_c2st[0][1]
     # 10 chains x 10 kept states; two_moons' prior is the box [-1, 1]^2
     assert draws.shape == (100, 2) and np.all(np.abs(draws) <= 1.0)
     assert result.sample_seconds > 0 and len(result.c2st) == 1
+
+
+def test_nle_on_integer_data_trains_on_dequantized_counts(monkeypatch, recorded_c2st):
+    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+
+    # the plumbing only: prior draws stand in for sir's (SMC) reference posterior
+    monkeypatch.setattr(Benchmark, "reference_posterior_samples",
+                        lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
+    mcmc = {"num_chains": 10, "num_burnin": 40, "thinning": 1, "jit_compile": False}
+    result = run_mcmc_benchmark("sir", 300, method="nle", num_observations=1, epochs=1, seed=2,
+                                num_posterior_samples=100, mcmc=mcmc)  # fmt: skip
+    draws = recorded_c2st[0][1]
+    assert draws.shape == (100, 2) and np.all(draws > 0) and np.all(np.isfinite(draws))
+    assert np.isfinite(result.c2st[0])
 
 
 def test_mcmc_benchmark_arguments_are_checked():

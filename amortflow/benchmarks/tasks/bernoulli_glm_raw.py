@@ -16,6 +16,7 @@ class BernoulliGLMRaw(BernoulliGLM):
 
     name = "bernoulli_glm_raw"
     dim_data = N_BINS
+    integer_data = True
 
     def _simulate(self, theta, rng):
         return self._spikes(theta, rng)

@@ -38,6 +38,7 @@ class SIR(LogNormalPriorTask):
     prior_loc = (math.log(0.4), math.log(0.125))
     prior_scale = (0.5, 0.2)
     cache_reference = True
+    integer_data = True
 
     @staticmethod
     def infected_fraction(theta: np.ndarray) -> np.ndarray:
