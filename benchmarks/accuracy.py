@@ -80,9 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def result_path(method: str, task: str, budget: int, seed: int, samples: int) -> Path:
-    """One file per task, budget, method, seed and number of samples per observation."""
-    return RESULTS / f"{task}_{budget}_{method}_seed{seed}_S{samples}.json"
+def result_path(method: str, task: str, budget: int, seed: int, observations: int, samples: int) -> Path:
+    """One file per task, budget, method, seed, number of observations K and samples per observation S.
+
+    K is part of the name so that a run on 10 observations does not overwrite one on 5.
+    """
+    return RESULTS / f"{task}_{budget}_{method}_seed{seed}_K{observations}_S{samples}.json"
 
 
 def run_amortflow(task: str, budget: int, method: str, args) -> None:
@@ -99,7 +102,7 @@ def run_amortflow(task: str, budget: int, method: str, args) -> None:
         result = run_mcmc_benchmark(task, budget, method=method, **common)
     result.settings["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     name = "amortflow" if method == "npe" else f"amortflow-{method}"
-    result.save_json(result_path(name, task, budget, args.seed, args.samples))
+    result.save_json(result_path(name, task, budget, args.seed, args.observations, args.samples))
     print(result.to_text(), flush=True)
 
 
@@ -171,7 +174,7 @@ def run_sbi(task: str, budget: int, args) -> None:
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
     name = "sbi" if args.sbi_density_estimator == "maf" else f"sbi-{args.sbi_density_estimator}"
-    result.save_json(result_path(name, task, budget, args.seed, args.samples))
+    result.save_json(result_path(name, task, budget, args.seed, args.observations, args.samples))
     print(result.to_text(), flush=True)
 
 
@@ -308,7 +311,10 @@ def write_table(command: str | None = None) -> Path:
         "its threads wait on each other at every operation when the other core is busy.",
         "- amortflow NLE / NRE (`--methods nle nre`, `amortflow.benchmarks.mcmc_methods`): the same simulations, "
         "split, epochs rule and network width; NLE is a conditional coupling flow over the z-scored data given "
-        "theta, NRE the default ratio classifier (NRE-A: dependent vs. shuffled pairs); posterior draws by "
+        "theta, NRE the default ratio classifier (NRE-A: dependent vs. shuffled pairs); both see theta z-scored "
+        "with the prior's mean and sd, and NLE trains on dequantized data (x + U[0, 1)) where the data are "
+        "integers (sir, bernoulli_glm_raw), scoring an observation by the flow's density averaged over its "
+        "unit cell (both since 2026-12-03; the 2026-12-01 NLE/NRE rows were replaced); posterior draws by "
         "random-walk Metropolis on prior x surrogate (50 chains from prior draws, proposal scale tuned on half "
         "of 1,000 burn-in steps, every 10th state kept), one MCMC run per observation, so their sampling time "
         "is per observation, unlike NPE's.",
