@@ -44,6 +44,16 @@ def test_dimensions_and_simulator_shapes(name):
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
+def test_integer_data_flag_matches_the_simulator(name):
+    # integer_data switches NLE to dequantized training; a task whose simulator returns counts
+    # without the flag (or the flag on continuous data) would be trained on the wrong density.
+    task = get_task(name)
+    x = task.simulate(task.sample_prior(50, rng=0), rng=1)
+    assert bool(np.array_equal(x, np.round(x))) == task.integer_data
+    assert task.integer_data == (name in {"sir", "bernoulli_glm_raw"})
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
 def test_simulate_rejects_wrong_parameter_shapes(name):
     task = get_task(name)
     with pytest.raises(ShapeError, match=rf"\(B, {task.dim_parameters}\)"):
