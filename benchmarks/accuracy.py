@@ -43,6 +43,13 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing a
 #: Method label of sbi's NPE by density estimator (files: ``..._sbi_...`` and ``..._sbi-nsf_...``).
 SBI_METHODS = {"maf": "sbi NPE", "nsf": "sbi NPE/NSF"}
 
+
+def sbi_method(method: str, density_estimator: str) -> tuple[str, str]:
+    """(result label, file name part) of an sbi run: NPE by density estimator, or NLE / NRE."""
+    if method == "npe":
+        return SBI_METHODS[density_estimator], "sbi" if density_estimator == "maf" else f"sbi-{density_estimator}"
+    return f"sbi {method.upper()}", f"sbi-{method}"
+
 PUBLISHED_NPE_1E4 = {
     "gaussian_linear": "~0.6-0.65",
     "gaussian_linear_uniform": "~0.6",
@@ -75,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="torch threads for sbi (0: torch's default, all cores; 1 is much faster on a loaded machine)")
     parser.add_argument("--sbi-density-estimator", choices=sorted(SBI_METHODS), default="maf",
                         help="sbi's density estimator: maf (its default) or nsf (spline flow, as in the benchmark paper)")
+    parser.add_argument("--sbi-method", choices=("npe", "nle", "nre"), default="npe",
+                        help="sbi's method: NPE (default), or NLE / NRE with its slice-sampling MCMC per observation")
     parser.add_argument("--sbi-only", action="store_true", help="with --with-sbi: skip amortflow's runs")
     parser.add_argument("--table-only", action="store_true", help="only regenerate the markdown table")
     return parser.parse_args(argv)
@@ -125,7 +134,7 @@ def _prior_arrays(bench) -> dict:
 
 
 def run_sbi(task: str, budget: int, args) -> None:
-    """sbi's NPE on the simulations amortflow trains on, scored like amortflow's."""
+    """sbi's NPE (or NLE / NRE, ``--sbi-method``) on the simulations amortflow trains on, scored like amortflow's."""
     from amortflow.benchmarks import Benchmark
     from amortflow.benchmarks.runner import NPEBenchmarkResult, c2st_against_reference, machine_info, simulate_budget
 
@@ -142,9 +151,10 @@ def run_sbi(task: str, budget: int, args) -> None:
                  observations=np.stack([bench.task.observation(i) for i in observations]), **_prior_arrays(bench))  # fmt: skip
         cmd = [str(build("sbi")), str(SBI_SCRIPT), "--data", str(data), "--out", str(out),
                "--num-samples", str(args.samples), "--seed", str(args.seed), "--threads", str(args.sbi_threads),
-               "--density-estimator", args.sbi_density_estimator]  # fmt: skip
+               "--density-estimator", args.sbi_density_estimator, "--method", args.sbi_method]  # fmt: skip
         LOGS.mkdir(parents=True, exist_ok=True)
-        log_path = LOGS / f"sbi_{task}_{budget}_seed{args.seed}.log"
+        label, name = sbi_method(args.sbi_method, args.sbi_density_estimator)
+        log_path = LOGS / f"{name}_{task}_{budget}_seed{args.seed}.log"
         start = time.perf_counter()
         with open(log_path, "w") as log:  # streamed, so a long training can be watched
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, check=False)
@@ -166,14 +176,14 @@ def run_sbi(task: str, budget: int, args) -> None:
         best_epoch=info.get("best_epoch") or 0,
         simulate_seconds=0.0, sample_seconds=info["sample_s"], reference_seconds=ref_s, c2st_seconds=c2st_s,
         num_posterior_samples=args.samples, seed=args.seed,
-        settings={"library": info["library"], "density_estimator": args.sbi_density_estimator, "subprocess_wall_s": wall,
+        settings={"library": info["library"], "density_estimator": args.sbi_density_estimator, "sbi_method": args.sbi_method,
+                  "subprocess_wall_s": wall,
                   "peak_rss_mb": info.get("peak_rss_mb"), "c2st_classifier": args.c2st,
                   "torch_threads": info.get("torch_threads"), "best_validation_loss": info.get("best_validation_loss"),
                   "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]},
-        method=SBI_METHODS[args.sbi_density_estimator], machine=machine_info(),
+        method=label, machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
-    name = "sbi" if args.sbi_density_estimator == "maf" else f"sbi-{args.sbi_density_estimator}"
     result.save_json(result_path(name, task, budget, args.seed, args.observations, args.samples))
     print(result.to_text(), flush=True)
 

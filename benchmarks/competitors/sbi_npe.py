@@ -1,4 +1,4 @@
-"""Train sbi's NPE (PyTorch, CPU) on pre-drawn simulations and sample posteriors for given observations.
+"""Train sbi's NPE, NLE or NRE (PyTorch, CPU) on pre-drawn simulations and sample posteriors for given observations.
 
 Run inside the sbi virtual environment built by ``benchmarks/environments.py``. Reads an ``.npz``
 with ``theta`` (N, D), ``x`` (N, d), ``observations`` (K, d), ``prior_mean`` (D,), ``prior_cov`` (D, D)
@@ -7,6 +7,12 @@ with ``theta`` (N, D), ``x`` (N, d), ``observations`` (K, d), ``prior_mean`` (D,
 ``--out`` and prints one JSON line with the timings.
 
     python sbi_npe.py --data task.npz --out samples.npz --num-samples 10000 --seed 1 [--threads 1] [--density-estimator nsf]
+        [--method nle|nre]
+
+NLE and NRE use sbi's defaults (NLE: MAF likelihood; NRE: NRE-B with its residual classifier) and
+sample each observation's posterior with sbi's vectorized slice sampler: 50 chains started by
+sbi's default (resampling prior draws by their potential), 200 warm-up steps, every 10th state
+kept (amortflow's NLE/NRE runs also keep 50 chains and every 10th state).
 """
 
 import argparse
@@ -15,6 +21,9 @@ import resource
 import time
 
 import numpy as np
+
+#: sbi's MCMC settings for --method nle / nre.
+MCMC_PARAMETERS = {"num_chains": 50, "thin": 10, "warmup_steps": 200, "init_strategy": "resample"}
 
 
 def build_prior(data, torch, sbi_utils):
@@ -39,13 +48,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--density-estimator", choices=("maf", "nsf"), default="maf",
-                        help="sbi's masked autoregressive flow (its default) or neural spline flow")
+                        help="sbi's masked autoregressive flow (its default) or neural spline flow (NPE, NLE)")
+    parser.add_argument("--method", choices=("npe", "nle", "nre"), default="npe")
     args = parser.parse_args()
 
     import sbi
     import torch
     from sbi import utils as sbi_utils
-    from sbi.inference import NPE
+    from sbi.inference import NLE, NPE, NRE
 
     if args.threads > 0:
         # On an oversubscribed machine torch's OpenMP threads wait on each other at every
@@ -61,11 +71,18 @@ def main() -> None:
     # validation, stop after 20 epochs without improvement).
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
     start = time.perf_counter()
-    inference = NPE(prior=prior, density_estimator=args.density_estimator, device="cpu", show_progress_bars=True)
+    if args.method == "nre":
+        inference = NRE(prior=prior, device="cpu", show_progress_bars=True)
+    else:
+        trainer = NPE if args.method == "npe" else NLE
+        inference = trainer(prior=prior, density_estimator=args.density_estimator, device="cpu", show_progress_bars=True)
     estimator = inference.append_simulations(theta, x).train(show_train_summary=True)
     train_seconds = time.perf_counter() - start
     summary = inference.summary
-    posterior = inference.build_posterior(estimator)
+    if args.method == "npe":
+        posterior = inference.build_posterior(estimator)
+    else:
+        posterior = inference.build_posterior(estimator, mcmc_method="slice_np_vectorized", mcmc_parameters=MCMC_PARAMETERS)
 
     start = time.perf_counter()
     samples = []
@@ -77,7 +94,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "library": f"sbi {sbi.__version__} (torch {torch.__version__}, NPE/{args.density_estimator.upper()})",
+                "library": f"sbi {sbi.__version__} (torch {torch.__version__}, {_label(args)})",
                 "train_s": train_seconds,
                 "sample_s": sample_seconds,
                 "epochs": int(summary["epochs_trained"][-1]),
@@ -89,6 +106,12 @@ def main() -> None:
             }
         )
     )
+
+
+def _label(args) -> str:
+    if args.method == "nre":
+        return "NRE-B, MCMC"
+    return f"{args.method.upper()}/{args.density_estimator.upper()}" + (", MCMC" if args.method == "nle" else "")
 
 
 if __name__ == "__main__":
