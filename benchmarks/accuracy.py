@@ -319,6 +319,10 @@ def write_table(command: str | None = None) -> Path:
         "ONE torch thread (`--sbi-threads 1`): on this oversubscribed machine torch's default (2 OpenMP "
         "threads) trained an epoch of gaussian_linear in 80-150 s against 5-10 s with one thread, because "
         "its threads wait on each other at every operation when the other core is busy.",
+        "- sbi NLE / NRE (`--sbi-method nle|nre`): sbi's `NLE` (MAF likelihood) and `NRE` (NRE-B, its "
+        "residual classifier) with their default training on the same simulations; posteriors by sbi's "
+        "vectorized slice sampler, 50 chains (initialised by resampling prior draws by their potential), 200 "
+        "warm-up steps, every 10th state kept.",
         "- amortflow NLE / NRE (`--methods nle nre`, `amortflow.benchmarks.mcmc_methods`): the same simulations, "
         "split, epochs rule and network width; NLE is a conditional coupling flow over the z-scored data given "
         "theta, NRE the default ratio classifier (NRE-A: dependent vs. shuffled pairs); both see theta z-scored "
