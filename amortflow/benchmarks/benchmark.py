@@ -147,8 +147,7 @@ class Benchmark:
         self.name = name
         self.task: Task = get_task(name)
         self.standardize_data = standardize_data
-        bounds = self.prior.support_bounds() if parameter_space != "identity" else None
-        self.parameter_space = ParameterSpace.for_prior(parameter_space, bounds, f"Benchmark({name!r})")
+        self.parameter_space = self._fitting_parameter_space(parameter_space)
         self.n_pilot = int(n_pilot)
         self.seed = int(seed)
 
@@ -206,6 +205,17 @@ class Benchmark:
         if dequantized_pilot:
             data = data + rng.uniform(size=data.shape)
         return StandardizingPosteriorConfigurator.from_simulations(data, self.parameter_space)
+
+    def _fitting_parameter_space(self, kind: str) -> ParameterSpace:
+        """``ParameterSpace(kind)`` for this task's prior; ArgumentError where the prior does not fit ``kind``."""
+        owner = f"Benchmark({self.name!r})"
+        if kind == "log" and not self.has_positive_prior():
+            raise ArgumentError(f"{owner}: parameter_space='log' needs a prior confined to positive values.")
+        if kind == "logit":
+            if not self.has_box_prior():
+                raise ArgumentError(f"{owner}: parameter_space='logit' needs a prior on a bounded box.")
+            return ParameterSpace(kind, *self.prior.support_bounds())
+        return ParameterSpace(kind)
 
     def has_positive_prior(self) -> bool:
         """True if the prior's support lies in ``theta > 0`` (every lower bound is >= 0)."""

@@ -57,20 +57,6 @@ class ParameterSpace:
             if not (np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)) and np.all(self.high > self.low)):
                 raise ArgumentError(f"parameter_space='logit' needs a finite box with high > low; received {low!r}, {high!r}.")
 
-    @classmethod
-    def for_prior(cls, kind: str, bounds: tuple[np.ndarray, np.ndarray] | None, owner: str) -> ParameterSpace:
-        """The space ``kind`` for a prior with ``bounds = (lower, upper)``; ArgumentError where it does not fit.
-
-        ``"log"`` needs every lower bound ``>= 0``; ``"logit"`` needs finite bounds on every side.
-        """
-        if kind == "log" and not (bounds is not None and np.all(bounds[0] >= 0)):
-            raise ArgumentError(f"{owner}: parameter_space='log' needs a prior confined to positive values.")
-        if kind == "logit":
-            if bounds is None or not (np.all(np.isfinite(bounds[0])) and np.all(np.isfinite(bounds[1]))):
-                raise ArgumentError(f"{owner}: parameter_space='logit' needs a prior on a bounded box.")
-            return cls(kind, *bounds)
-        return cls(kind)
-
     @property
     def is_identity(self) -> bool:
         return self.kind == "identity"
