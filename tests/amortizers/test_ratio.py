@@ -97,6 +97,17 @@ def test_contrastive_pairs_never_use_the_own_parameters():
     assert all(sorted(row) == list(range(10)) for row in indices.tolist())  # each theta used once per k
 
 
+@pytest.mark.parametrize("loss", ["nre_a", "nre_b", "nre_c"])
+def test_validation_pairs_are_fixed_and_training_pairs_fresh(loss):
+    # Early stopping compares validation losses across epochs: they must not move with the pairing.
+    data = joint_pairs(256)
+    amortizer = AmortizedRatio(ExactLogRatio(), num_contrastive=4, loss=loss, seed=3)
+    validation = [float(amortizer.compute_loss(data, training=False)) for _ in range(3)]
+    training = [float(amortizer.compute_loss(data, training=True)) for _ in range(3)]
+    assert validation[0] == validation[1] == validation[2]
+    assert len(set(training)) == 3
+
+
 def test_default_classifier_summary_net_and_log_ratio_shapes():
     af.set_seed(0)
     rng = np.random.default_rng(0)
