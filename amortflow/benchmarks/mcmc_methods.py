@@ -42,6 +42,10 @@ logger = logging.getLogger("amortflow")
 #: Result label per method.
 METHODS = {"nle": "amortflow NLE", "nre": "amortflow NRE"}
 
+#: NRE's classifier and loss (:class:`~amortflow.amortizers.AmortizedRatio`): ``loss``,
+#: ``num_contrastive`` (``K``) and ``hidden_layers`` hidden layers of ``network.units`` units.
+DEFAULT_RATIO = {"loss": "nre_a", "num_contrastive": 1, "hidden_layers": 2}
+
 #: MCMC per observation: random-walk Metropolis with pilot-tuned proposals in the prior's
 #: unconstrained space, ``num_chains`` chains, every ``thinning``-th state kept after burn-in.
 DEFAULT_MCMC = {"kernel": "rwm", "num_chains": 50, "num_burnin": 1000, "thinning": 10, "jit_compile": True}
@@ -69,7 +73,8 @@ def run_mcmc_benchmark(
     method : {"nle", "nre"}
     settings : dict, optional
         Overrides of :func:`~amortflow.benchmarks.runner.default_settings` (``network.units`` sets
-        the flow's (NLE) or the classifier's (NRE) hidden units). The networks see the parameters
+        the flow's (NLE) or the classifier's (NRE) hidden units; NRE's ``ratio`` entry overrides
+        :data:`DEFAULT_RATIO`). The networks see the parameters
         z-scored with the prior's mean and standard deviation (recorded as ``parameter_scaling``).
     mcmc : dict, optional
         Overrides of :data:`DEFAULT_MCMC`; ``num_results`` per chain follows from
@@ -77,8 +82,9 @@ def run_mcmc_benchmark(
     """
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {sorted(METHODS)}, received {method!r}.")
+    defaults = {"parameter_space": "identity", **({"ratio": dict(DEFAULT_RATIO)} if method == "nre" else {})}
     bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
-                                c2st_classifier, defaults={"parameter_space": "identity"})  # fmt: skip
+                                c2st_classifier, defaults=defaults)  # fmt: skip
     if config["parameter_space"] != "identity":
         raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; parameter_space must be 'identity'.")
     config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
@@ -118,8 +124,10 @@ def _make_amortizer(bench, method: str, config: Mapping, seed: int):
     keras.utils.set_random_seed(int(seed))
     net_cfg = config["network"]
     if method == "nre":
-        classifier = RatioClassifier(hidden_units=(net_cfg["units"], net_cfg["units"]))
-        return AmortizedRatio(classifier), StandardizedParameters.from_prior(bench.configurator, bench.task, "parameters", seed)
+        ratio = config["ratio"]
+        classifier = RatioClassifier(hidden_units=(net_cfg["units"],) * int(ratio["hidden_layers"]))
+        amortizer = AmortizedRatio(classifier, loss=ratio["loss"], num_contrastive=int(ratio["num_contrastive"]))
+        return amortizer, StandardizedParameters.from_prior(bench.configurator, bench.task, "parameters", seed)
     # No data-based ActNorm initialisation: the configurator already z-scores the data with
     # pilot statistics, and entries that are nearly constant (SIR's day-0 count) would make
     # a standard deviation estimated from a few hundred rows zero.
