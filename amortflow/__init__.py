@@ -13,7 +13,7 @@ import logging as _logging  # noqa: E402
 _logging.getLogger("amortflow").addHandler(_logging.NullHandler())
 
 from amortflow import exceptions, defaults, utils  # noqa: E402
-from amortflow import simulation, configuration, networks, amortizers  # noqa: E402
+from amortflow import simulation, configuration, dequantization, networks, amortizers  # noqa: E402
 from amortflow import inference, trainers, diagnostics, benchmarks  # noqa: E402
 from amortflow.utils import set_seed  # noqa: E402
 
@@ -24,6 +24,7 @@ __all__ = [
     "benchmarks",
     "configuration",
     "defaults",
+    "dequantization",
     "diagnostics",
     "exceptions",
     "inference",

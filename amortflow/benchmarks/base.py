@@ -63,7 +63,7 @@ class Task(abc.ABC):
         Whether reference samples are cached on disk (tasks whose sampler is slow).
     integer_data : bool
         Whether every data entry is integer-valued (counts, binary bins); likelihood flows then
-        train on dequantized data (see :mod:`amortflow.benchmarks.dequantization`).
+        train on dequantized data (see :mod:`amortflow.dequantization`).
     """
 
     name: ClassVar[str]

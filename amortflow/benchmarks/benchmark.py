@@ -186,12 +186,12 @@ class Benchmark:
         (the parameters), float32: the inputs of an :class:`~amortflow.amortizers.AmortizedLikelihood` (NLE).
 
         For tasks with integer data (``task.integer_data``) the data are dequantized first (see
-        :mod:`~amortflow.benchmarks.dequantization`), and the z-score statistics are those of the
+        :mod:`amortflow.dequantization`), and the z-score statistics are those of the
         dequantized pilot data.
         """
         if not self.task.integer_data:
             return LikelihoodConfigurator(self.configurator)
-        from amortflow.benchmarks.dequantization import UniformDequantization
+        from amortflow.dequantization import UniformDequantization
 
         return UniformDequantization(LikelihoodConfigurator(self._posterior_configurator(dequantized_pilot=True)), self.seed)
 

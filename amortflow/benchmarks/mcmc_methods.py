@@ -11,7 +11,7 @@ observation instead of one network pass.
 
 Both networks see the parameters z-scored with the prior's mean and standard deviation
 (:mod:`~amortflow.benchmarks.standardized_parameters`); NLE's flow sees integer data (SIR's
-counts, bernoulli_glm_raw's bins) dequantized (:mod:`~amortflow.benchmarks.dequantization`).
+counts, bernoulli_glm_raw's bins) dequantized (:mod:`amortflow.dequantization`).
 
 >>> result = run_mcmc_benchmark("two_moons", 10_000, method="nle")   # doctest: +SKIP
 """
@@ -24,7 +24,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from amortflow.benchmarks.dequantization import UniformDequantization, cell_log_likelihood_fn
+import numpy as np
+
 from amortflow.benchmarks.runner import (
     NPEBenchmarkResult,
     _merge,
@@ -35,6 +36,7 @@ from amortflow.benchmarks.runner import (
     simulate_budget,
 )
 from amortflow.benchmarks.standardized_parameters import StandardizedParameters
+from amortflow.dequantization import UniformDequantization, cell_log_likelihood_fn, unit_cell_points
 from amortflow.exceptions import ArgumentError
 
 logger = logging.getLogger("amortflow")
@@ -170,8 +172,8 @@ def _network_log_likelihood(bench, amortizer, data_configurator, i: int):
     from amortflow.inference.targets import make_log_likelihood_fn
 
     if isinstance(data_configurator, UniformDequantization):
-        points = data_configurator.cell_points(bench.observation(i), seed=i)
+        points = unit_cell_points(np.reshape(bench.observation(i), -1), seed=i)  # one data vector (d,)
         configured = data_configurator.configurator({"sim_data": points})["observables"]
-        return cell_log_likelihood_fn(amortizer.log_likelihood_tensor, configured)
+        return cell_log_likelihood_fn(lambda x, theta: amortizer.log_prob_rows(x, theta)[0], configured)
     x_obs = bench.configured_observation(i)["direct_conditions"][0]  # (d,): the data as the network sees them
     return make_log_likelihood_fn(amortizer, x_obs)[0]

@@ -92,6 +92,7 @@ def sample_posterior_mcmc(
     seed: int | None = None,
     jit_compile: bool = False,
     rhat_threshold: float = DEFAULT_RHAT_THRESHOLD,
+    cell_points: int = 0,
 ) -> MCMCResult:
     """Sample ``p(theta | x_obs) ∝ p(theta) q(x_obs | theta)`` with vectorized MCMC chains.
 
@@ -118,6 +119,10 @@ def sample_posterior_mcmc(
         Compile the sampler with XLA (slower first call, faster long runs).
     rhat_threshold : float
         Log a warning when some R-hat exceeds it.
+    cell_points : int, default 0
+        For a likelihood trained on dequantized integer data: average its density over each
+        observation's unit cell with this many points (see
+        :func:`~amortflow.inference.targets.make_log_likelihood_fn`).
 
     Returns
     -------
@@ -132,7 +137,7 @@ def sample_posterior_mcmc(
         raise ArgumentError(f"num_burnin must be >= 0, received {num_burnin!r}.")
     thinning = check_positive_int("thinning", thinning)
     distribution = resolve_prior(prior)
-    log_likelihood, _ = make_log_likelihood_fn(target, x_obs)
+    log_likelihood, _ = make_log_likelihood_fn(target, x_obs, cell_points=cell_points)
     bijector = distribution.experimental_default_event_space_bijector()
     dtype = distribution.dtype
 

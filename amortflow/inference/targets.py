@@ -25,7 +25,7 @@ from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 LogLikelihoodFn = Callable[[tf.Tensor], tf.Tensor]
 
 
-def make_log_likelihood_fn(target, x_obs) -> tuple[LogLikelihoodFn, str]:
+def make_log_likelihood_fn(target, x_obs, cell_points: int = 0) -> tuple[LogLikelihoodFn, str]:
     """Return ``(fn, kind)``: ``fn(theta (C, D)) -> (C,)`` and ``kind`` in {"likelihood", "ratio", "function"}.
 
     Parameters
@@ -34,12 +34,24 @@ def make_log_likelihood_fn(target, x_obs) -> tuple[LogLikelihoodFn, str]:
         A callable is called as ``target(theta, x_obs)`` and must return ``(C,)`` log values.
     x_obs : array or dict
         The observed data set (see the module docstring).
+    cell_points : int, default 0
+        For an :class:`~amortflow.amortizers.AmortizedLikelihood` trained on uniformly dequantized
+        integer data (:class:`~amortflow.dequantization.UniformDequantization`): average the
+        density over each observation's unit cell with this many Sobol points (a power of two;
+        :mod:`amortflow.dequantization`), so that ``fn`` is the discrete log-likelihood.
+        ``x_obs`` is then the raw integer array. 0: the density at ``x_obs`` itself.
     """
     from amortflow.amortizers import AmortizedLikelihood, AmortizedPosteriorLikelihood, AmortizedRatio
 
     if isinstance(target, AmortizedPosteriorLikelihood):
         target = target.amortized_likelihood
+    if cell_points and not isinstance(target, AmortizedLikelihood):
+        raise ArgumentError(
+            f"cell_points applies to an AmortizedLikelihood trained on dequantized data; received {type(target).__name__}."
+        )
     if isinstance(target, AmortizedLikelihood):
+        if cell_points:
+            return _cell_likelihood_fn(target, x_obs, cell_points), "likelihood"
         return _likelihood_fn(target, x_obs), "likelihood"
     if isinstance(target, AmortizedRatio):
         return _ratio_fn(target, x_obs), "ratio"
@@ -71,6 +83,21 @@ def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
         return amortizer.log_likelihood_tensor(tiled, tf.cast(theta, tf.float32))
 
     return log_likelihood
+
+
+def _cell_likelihood_fn(amortizer, x_obs, cell_points: int) -> LogLikelihoodFn:
+    from amortflow.dequantization import cell_log_likelihood_fn, unit_cell_points
+
+    if isinstance(x_obs, Mapping):
+        raise ArgumentError("With cell_points, x_obs must be the raw integer data as an array (d,) or (N, d), not a dict.")
+    obs = np.asarray(x_obs)
+    if obs.ndim not in (1, 2) or obs.shape[-1] != amortizer.data_dim:
+        raise ShapeError(
+            f"x_obs for this AmortizedLikelihood must be observations (N, {amortizer.data_dim}) or "
+            f"({amortizer.data_dim},), received {describe_shape(x_obs)}."
+        )
+    points = unit_cell_points(obs, cell_points)
+    return cell_log_likelihood_fn(lambda x, theta: amortizer.log_prob_rows(x, theta)[0], points)
 
 
 def _ratio_fn(amortizer, x_obs) -> LogLikelihoodFn:
