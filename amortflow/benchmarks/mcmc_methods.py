@@ -44,9 +44,12 @@ logger = logging.getLogger("amortflow")
 #: Result label per method.
 METHODS = {"nle": "amortflow NLE", "nre": "amortflow NRE"}
 
-#: NRE's classifier and loss (:class:`~amortflow.amortizers.AmortizedRatio`): ``loss``,
-#: ``num_contrastive`` (``K``) and ``hidden_layers`` hidden layers of ``network.units`` units.
-DEFAULT_RATIO = {"loss": "nre_a", "num_contrastive": 1, "hidden_layers": 2}
+#: NRE's loss and classifier (:class:`~amortflow.amortizers.AmortizedRatio`,
+#: :class:`~amortflow.networks.classifiers.RatioClassifier`). NRE-B with ``K = 10`` candidates
+#: (sbi's default) and three 128-unit layers: against NRE-A with two 64-unit layers, C2ST on
+#: 5 observations at 10^4 simulations fell from 0.848 to 0.754 on sir, 0.655 to 0.552 on
+#: two_moons and 0.849 to 0.809 on slcp (2026-12-03).
+DEFAULT_RATIO = {"loss": "nre_b", "num_contrastive": 10, "hidden_units": (128, 128, 128)}
 
 #: MCMC per observation: random-walk Metropolis with pilot-tuned proposals in the prior's
 #: unconstrained space, ``num_chains`` chains, every ``thinning``-th state kept after burn-in.
@@ -74,9 +77,8 @@ def run_mcmc_benchmark(
         As in :func:`~amortflow.benchmarks.runner.run_npe_benchmark`.
     method : {"nle", "nre"}
     settings : dict, optional
-        Overrides of :func:`~amortflow.benchmarks.runner.default_settings` (``network.units`` sets
-        the flow's (NLE) or the classifier's (NRE) hidden units; NRE's ``ratio`` entry overrides
-        :data:`DEFAULT_RATIO`). The networks see the parameters
+        Overrides of :func:`~amortflow.benchmarks.runner.default_settings` (``network`` sets NLE's
+        flow; NRE's ``ratio`` entry overrides :data:`DEFAULT_RATIO`). The networks see the parameters
         z-scored with the prior's mean and standard deviation (recorded as ``parameter_scaling``).
     mcmc : dict, optional
         Overrides of :data:`DEFAULT_MCMC`; ``num_results`` per chain follows from
@@ -127,7 +129,7 @@ def _make_amortizer(bench, method: str, config: Mapping, seed: int):
     net_cfg = config["network"]
     if method == "nre":
         ratio = config["ratio"]
-        classifier = RatioClassifier(hidden_units=(net_cfg["units"],) * int(ratio["hidden_layers"]))
+        classifier = RatioClassifier(hidden_units=tuple(int(u) for u in ratio["hidden_units"]))
         amortizer = AmortizedRatio(classifier, loss=ratio["loss"], num_contrastive=int(ratio["num_contrastive"]))
         return amortizer, StandardizedParameters.from_prior(bench.configurator, bench.task, "parameters", seed)
     # No data-based ActNorm initialisation: the configurator already z-scores the data with

@@ -141,6 +141,8 @@ def test_nle_and_nre_runs_score_mcmc_draws_in_the_prior_support(method, recorded
                                 num_posterior_samples=100, mcmc=mcmc)  # fmt: skip
     assert result.method == f"amortflow {method.upper()}" and result.settings["mcmc"]["kernel"] == "rwm"
     assert result.settings["parameter_scaling"] == "prior z-score"
+    if method == "nre":  # the contrastive default, recorded with the result
+        assert result.settings["ratio"]["loss"] == "nre_b" and result.settings["ratio"]["num_contrastive"] == 10
     draws = recorded_c2st[0][1]
     # 10 chains x 10 kept states; two_moons' prior is the box [-1, 1]^2
     assert draws.shape == (100, 2) and np.all(np.abs(draws) <= 1.0)
