@@ -5,7 +5,7 @@ import pytest
 
 import amortflow.diagnostics
 from amortflow.benchmarks import Benchmark
-from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, LOGIT_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
+from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
 from amortflow.cli import main
 from amortflow.exceptions import ArgumentError
 
@@ -60,14 +60,15 @@ def test_tiny_run_gives_a_well_formed_result_that_round_trips(tmp_path, recorded
 def test_settings_follow_dimension_and_budget():
     assert default_settings("two_moons", 2, 10_000)["network"]["coupling_design"] == "spline"
     assert default_settings("gaussian_linear", 10, 10_000)["network"]["coupling_design"] == "affine"
+    assert default_settings("gaussian_linear", 10, 10_000)["network"]["num_coupling_layers"] == 5
+    assert default_settings("gaussian_linear_uniform", 10, 10_000)["network"]["num_coupling_layers"] == 3
     assert default_settings("gaussian_linear", 10, 100_000)["batch_size"] > default_settings("x", 10, 1000)["batch_size"]
 
 
 def test_log_parameter_tasks_learn_log_theta_and_are_scored_in_task_units(monkeypatch, recorded_c2st):
     assert all(Benchmark(name).has_positive_prior() for name in LOG_PARAMETER_TASKS)
-    assert all(Benchmark(name).has_box_prior() for name in LOGIT_PARAMETER_TASKS)
     assert default_settings("sir", 2, 10_000)["parameter_space"] == "log"
-    assert default_settings("gaussian_linear_uniform", 10, 10_000)["parameter_space"] == "logit"
+    assert default_settings("gaussian_linear_uniform", 10, 10_000)["parameter_space"] == "identity"
     assert default_settings("slcp", 5, 10_000)["parameter_space"] == "identity"
     # the scoring plumbing only: prior draws stand in for the (MCMC) reference posterior
     monkeypatch.setattr(Benchmark, "reference_posterior_samples",
