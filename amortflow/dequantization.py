@@ -114,7 +114,7 @@ def cell_log_likelihood_fn(log_density: Callable, points) -> Callable:
         ``(x (R, *obs_shape), theta (R, D)) -> log densities (R,)`` or, for sets, per-observation
         ``(R, N)``; TensorFlow. For an :class:`~amortflow.amortizers.AmortizedLikelihood`:
         ``lambda x, theta: amortizer.log_prob_rows(x, theta)[0]``.
-    points : array of shape (K, *obs_shape)
+    points : array of shape ``(K, *obs_shape)``
         The cells' quadrature points as the density expects them (configured data), e.g. from
         :func:`unit_cell_points`.
     """
