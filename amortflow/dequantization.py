@@ -80,8 +80,7 @@ class UniformDequantization:
         if data is None:
             return self.configurator(raw)
         data = np.asarray(data, dtype=np.float64)
-        if not np.array_equal(data, np.round(data)):
-            raise ArgumentError(f"{self.name} needs integer-valued sim_data; received non-integer values.")
+        _require_integers(data, f"{self.name} needs integer-valued sim_data; received non-integer values.")
         return self.configurator({**raw, "sim_data": data + self.rng.uniform(size=data.shape)})
 
 
@@ -99,8 +98,7 @@ def unit_cell_points(observation, num_points: int = NUM_CELL_POINTS, seed: int =
     x = np.asarray(observation, dtype=np.float64)
     if x.ndim not in (1, 2) or x.size == 0:
         raise ArgumentError(f"observation must have shape (d,) or (N, d), received shape {x.shape}.")
-    if not np.array_equal(x, np.round(x)):
-        raise ArgumentError("Unit cells need integer-valued data; the observation holds non-integer values.")
+    _require_integers(x, "Unit cells need integer-valued data; the observation holds non-integer values.")
     u = qmc.Sobol(d=x.shape[-1], scramble=True, seed=seed).random(num_points)  # (K, d)
     return x[None] + (u[:, None, :] if x.ndim == 2 else u)
 
@@ -134,3 +132,9 @@ def cell_log_likelihood_fn(log_density: Callable, points) -> Callable:
         return tf.reduce_sum(per_cell, axis=-1)
 
     return log_likelihood
+
+
+def _require_integers(values: np.ndarray, message: str) -> None:
+    """ArgumentError(message) unless every entry equals its rounded value (NaN does not)."""
+    if not np.array_equal(values, np.round(values)):
+        raise ArgumentError(message)

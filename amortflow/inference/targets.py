@@ -69,12 +69,7 @@ def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
     else:
         obs = np.asarray(x_obs, dtype=np.float32)
         obs = obs[None] if obs.ndim in (1, 2) else obs
-    d = amortizer.data_dim
-    if obs.ndim not in (2, 3) or obs.shape[-1] != d:
-        raise ShapeError(
-            f"x_obs for this AmortizedLikelihood must be observations (N, {d}) or ({d},) "
-            f"(or a dict with observables (1, N, {d})), received {describe_shape(x_obs)}."
-        )
+    _check_observations(amortizer, x_obs, obs, batch_axis=True)
     obs = tf.constant(obs, dtype=tf.float32)
 
     def log_likelihood(theta):
@@ -85,17 +80,26 @@ def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
     return log_likelihood
 
 
+def _check_observations(amortizer, x_obs, obs: np.ndarray, batch_axis: bool) -> None:
+    """ShapeError unless ``obs`` is one data set for ``amortizer``: ``(N, d)`` or ``(d,)``, after a
+    leading batch axis of 1 where ``batch_axis`` (``x_obs`` is what the caller passed, for the message)."""
+    d = amortizer.data_dim
+    ranks = (2, 3) if batch_axis else (1, 2)
+    if obs.ndim not in ranks or obs.shape[-1] != d:
+        as_dict = f" (or a dict with observables (1, N, {d}))" if batch_axis else ""
+        raise ShapeError(
+            f"x_obs for this AmortizedLikelihood must be observations (N, {d}) or ({d},){as_dict}, "
+            f"received {describe_shape(x_obs)}."
+        )
+
+
 def _cell_likelihood_fn(amortizer, x_obs, cell_points: int) -> LogLikelihoodFn:
     from amortflow.dequantization import cell_log_likelihood_fn, unit_cell_points
 
     if isinstance(x_obs, Mapping):
         raise ArgumentError("With cell_points, x_obs must be the raw integer data as an array (d,) or (N, d), not a dict.")
     obs = np.asarray(x_obs)
-    if obs.ndim not in (1, 2) or obs.shape[-1] != amortizer.data_dim:
-        raise ShapeError(
-            f"x_obs for this AmortizedLikelihood must be observations (N, {amortizer.data_dim}) or "
-            f"({amortizer.data_dim},), received {describe_shape(x_obs)}."
-        )
+    _check_observations(amortizer, x_obs, obs, batch_axis=False)
     points = unit_cell_points(obs, cell_points)
     return cell_log_likelihood_fn(lambda x, theta: amortizer.log_prob_rows(x, theta)[0], points)
 
