@@ -59,7 +59,8 @@ class AmortizedRatio(Amortizer):
         Summarizes ``summary_conditions``; conditions are ``[summaries, direct_conditions]``.
     num_contrastive : int, default 1
         ``K``: marginal pairs per joint pair (``"nre_a"``), or candidates per classification
-        problem (``"nre_b"``, ``"nre_c"``; ``"nre_b"`` needs ``K >= 2``). Batches need ``B > K``.
+        problem (``"nre_b"``, ``"nre_c"``; ``"nre_b"`` needs ``K >= 2``). Batches with ``B > K``
+        get ``K`` distinct partners per row; shorter ones (at least 2) reuse their ``B - 1`` others.
     loss : {"nre_a", "nre_b", "nre_c"}, default "nre_a"
         See the module docstring.
     gamma : float, default 1.0
@@ -124,7 +125,10 @@ class AmortizedRatio(Amortizer):
         """``K`` index vectors pairing row ``i`` with ``theta`` of another row (never ``i`` itself).
 
         A random permutation ``pi`` orders the batch; row ``i`` (at position ``pos_i``) gets
-        ``pi[(pos_i + k) mod B]`` for ``k = 1..K``: distinct from ``i`` and from each other if ``B > K``.
+        ``pi[(pos_i + s_k) mod B]`` with shift ``s_k = 1 + (k - 1) mod (B - 1)`` for ``k = 1..K``:
+        ``s_k = k`` when ``B > K``, so the partners are distinct from ``i`` and from each other; a
+        shorter batch (an epoch's last one) cycles through its ``B - 1`` other rows instead of
+        pairing a row with itself, which would teach the classifier that joint pairs are marginal.
         Training draws a new permutation per call; otherwise the permutation is fixed by ``seed``,
         so that a validation loss changes only with the weights. (With fresh pairs, NRE-B's
         validation loss on SIR moved by up to 0.02 between epochs, more than it improved over its
@@ -133,7 +137,8 @@ class AmortizedRatio(Amortizer):
         seed = self.seed_generator if training else self.seed
         order = keras.random.shuffle(tf.range(batch_size), seed=seed)
         position = tf.argsort(order)
-        return [tf.gather(order, (position + k) % batch_size) for k in range(1, self.num_contrastive + 1)]
+        others = tf.maximum(batch_size - 1, 1)
+        return [tf.gather(order, (position + 1 + k % others) % batch_size) for k in range(self.num_contrastive)]
 
     def compute_loss(self, input_dict, training=False):
         """The classification loss selected by ``loss`` (scalar tensor); see the module docstring."""
@@ -142,15 +147,19 @@ class AmortizedRatio(Amortizer):
         parameters = as_matrix(input_dict["parameters"], "parameters")
         conditions = self.conditions(input_dict, training)
         batch_size = tf.shape(parameters)[0]
-        static_b = parameters.shape[0]
-        if static_b is not None and static_b <= self.num_contrastive:
+        if parameters.shape[0] == 1:
             raise ShapeError(
-                f"AmortizedRatio with num_contrastive={self.num_contrastive} needs batches of more than "
-                f"{self.num_contrastive} simulations, received parameters {describe_shape(parameters)}."
+                "AmortizedRatio contrasts each simulation with the parameters of other simulations in "
+                f"its batch and needs at least 2; received parameters {describe_shape(parameters)}."
             )
         joint = self.logits(parameters, conditions, training)
         shuffled = [tf.gather(parameters, idx) for idx in self._contrastive_indices(batch_size, training)]
         marginal = tf.stack([self.logits(theta, conditions, training) for theta in shuffled], axis=-1)  # (B, K)
+        loss = self._classification_loss(joint, marginal)
+        # A one-row batch inside a compiled step (shape unknown above) has no marginal pair: no signal.
+        return loss * tf.cast(batch_size > 1, loss.dtype)
+
+    def _classification_loss(self, joint, marginal) -> tf.Tensor:
         if self.loss == "nre_a":
             return tf.reduce_mean(tf.nn.softplus(-joint)) + tf.reduce_mean(tf.nn.softplus(marginal))
         candidates = tf.concat([joint[:, None], marginal[:, :-1]], axis=-1)  # true theta first
