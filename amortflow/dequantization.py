@@ -55,7 +55,8 @@ class UniformDequantization:
     Raises
     ------
     ArgumentError
-        When ``sim_data`` holds non-integer values (dequantizing them would corrupt the data).
+        When ``sim_data`` holds non-integer or non-finite values (dequantizing them would corrupt
+        the data).
 
     Examples
     --------
@@ -80,7 +81,7 @@ class UniformDequantization:
         if data is None:
             return self.configurator(raw)
         data = np.asarray(data, dtype=np.float64)
-        _require_integers(data, f"{self.name} needs integer-valued sim_data; received non-integer values.")
+        _require_integers(data, f"{self.name} needs integer-valued sim_data; received non-integer or non-finite values.")
         return self.configurator({**raw, "sim_data": data + self.rng.uniform(size=data.shape)})
 
 
@@ -98,7 +99,7 @@ def unit_cell_points(observation, num_points: int = NUM_CELL_POINTS, seed: int =
     x = np.asarray(observation, dtype=np.float64)
     if x.ndim not in (1, 2) or x.size == 0:
         raise ArgumentError(f"observation must have shape (d,) or (N, d), received shape {x.shape}.")
-    _require_integers(x, "Unit cells need integer-valued data; the observation holds non-integer values.")
+    _require_integers(x, "Unit cells need integer-valued data; the observation holds non-integer or non-finite values.")
     u = qmc.Sobol(d=x.shape[-1], scramble=True, seed=seed).random(num_points)  # (K, d)
     return x[None] + (u[:, None, :] if x.ndim == 2 else u)
 
@@ -135,6 +136,7 @@ def cell_log_likelihood_fn(log_density: Callable, points) -> Callable:
 
 
 def _require_integers(values: np.ndarray, message: str) -> None:
-    """ArgumentError(message) unless every entry equals its rounded value (NaN does not)."""
-    if not np.array_equal(values, np.round(values)):
+    """ArgumentError(message) unless every entry is finite and equals its rounded value."""
+    # round(inf) == inf: without the finiteness check an overflowed count would pass as an integer
+    if not (np.all(np.isfinite(values)) and np.array_equal(values, np.round(values))):
         raise ArgumentError(message)

@@ -20,6 +20,9 @@ def test_noise_is_uniform_on_the_cell_and_fresh_each_call():
     assert not np.allclose(first, second)
     with pytest.raises(ArgumentError, match="integer-valued"):
         wrap({"sim_data": counts + 0.3})
+    for bad in (np.inf, -np.inf, np.nan):
+        with pytest.raises(ArgumentError, match="non-finite"):
+            wrap({"sim_data": np.where(counts == counts.max(), bad, counts)})
 
 
 def test_cell_average_matches_the_exact_cell_probability():
@@ -82,6 +85,8 @@ def test_unit_cells_reject_bad_arguments():
         unit_cell_points(np.array([1.0]), num_points=12)
     with pytest.raises(ArgumentError, match="integer"):
         unit_cell_points(np.array([1.5]))
+    with pytest.raises(ArgumentError, match="non-finite"):
+        unit_cell_points(np.array([3.0, np.inf]))
     with pytest.raises(ArgumentError, match="shape"):
         unit_cell_points(np.zeros((2, 2, 2)))
 
