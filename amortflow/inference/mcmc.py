@@ -5,8 +5,12 @@ Target: ``log p(theta | x_obs) = log p(theta) + log q(x_obs | theta) + const``, 
 log ratio ``log r(x_obs, theta) = log p(x_obs | theta) - log p(x_obs)``
 (:class:`~amortflow.amortizers.AmortizedRatio`); both give the same posterior.
 
-Many chains run vectorized in one TensorFlow Probability graph. They start from prior draws
-and move in unconstrained space: a ``tfp.mcmc.TransformedTransitionKernel`` with the prior's
+Many chains run vectorized in one TensorFlow Probability graph. By default they start from
+prior draws resampled by their likelihood (sampling-importance-resampling, Rubin 1988): of
+``M`` prior draws, ``num_chains`` are drawn (with replacement) with probabilities proportional
+to ``q(x_obs | theta)``, so the chains start where the posterior has its mass and, for a
+multimodal posterior, in every mode roughly in proportion to its mass, which local kernels
+cannot restore by moving between well-separated modes. The chains move in unconstrained space: a ``tfp.mcmc.TransformedTransitionKernel`` with the prior's
 default event-space bijector keeps every state inside the prior's support (a uniform box,
 a half-line, ...). Kernels: ``"nuts"`` (No-U-Turn, Hoffman & Gelman 2014) and ``"hmc"`` with
 dual-averaging step-size adaptation during burn-in, ``"slice"`` (Neal 2003) and ``"rwm"``
@@ -36,6 +40,8 @@ from amortflow.inference.targets import make_log_likelihood_fn, resolve_prior
 logger = logging.getLogger("amortflow")
 
 KERNELS = ("nuts", "hmc", "slice", "rwm")
+INITS = ("resample", "prior")
+_INIT_BLOCK = 1000
 
 #: Warn when any parameter's split R-hat exceeds this (Vehtari et al. 2021 recommend 1.01-1.05).
 DEFAULT_RHAT_THRESHOLD = 1.05
@@ -93,6 +99,8 @@ def sample_posterior_mcmc(
     jit_compile: bool = False,
     rhat_threshold: float = DEFAULT_RHAT_THRESHOLD,
     cell_points: int = 0,
+    init: str = "resample",
+    num_init_candidates: int = 10_000,
 ) -> MCMCResult:
     """Sample ``p(theta | x_obs) ∝ p(theta) q(x_obs | theta)`` with vectorized MCMC chains.
 
@@ -123,6 +131,11 @@ def sample_posterior_mcmc(
         For a likelihood trained on dequantized integer data: average its density over each
         observation's unit cell with this many points (see
         :func:`~amortflow.inference.targets.make_log_likelihood_fn`).
+    init : {"resample", "prior"}, default "resample"
+        Chain starts: prior draws resampled by likelihood (see the module docstring), or plain
+        prior draws.
+    num_init_candidates : int, default 10000
+        ``M``, the prior draws ``init="resample"`` chooses from (one likelihood evaluation each).
 
     Returns
     -------
@@ -130,8 +143,12 @@ def sample_posterior_mcmc(
     """
     if kernel not in KERNELS:
         raise ArgumentError(f"kernel must be one of {KERNELS}, received {kernel!r}.")
+    if init not in INITS:
+        raise ArgumentError(f"init must be one of {INITS}, received {init!r}.")
     num_chains = check_positive_int("num_chains", num_chains)
     num_results = check_positive_int("num_results", num_results)
+    if num_results < 2:
+        raise ArgumentError(f"num_results must be >= 2 (R-hat and ESS compare draws), received {num_results!r}.")
     num_burnin = int(num_burnin)
     if num_burnin < 0:
         raise ArgumentError(f"num_burnin must be >= 0, received {num_burnin!r}.")
@@ -147,7 +164,11 @@ def sample_posterior_mcmc(
         return tf.where(tf.math.is_nan(value), tf.constant(-np.inf, dtype), value)
 
     seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(3, 2)).astype("int32")
-    init = distribution.sample(num_chains, seed=tf.constant(seeds[0]))
+    if init == "resample":
+        candidates = check_positive_int("num_init_candidates", num_init_candidates)
+        init = _resampled_prior_draws(distribution, log_likelihood, num_chains, candidates, seeds[0])
+    else:
+        init = distribution.sample(num_chains, seed=tf.constant(seeds[0]))
     scale = _unconstrained_scale(distribution, bijector, seeds[1])
     with _quiet_tfp_diagnostics():
         runner = _Runner(target_log_prob, bijector, kernel, num_leapfrog_steps, thinning, jit_compile)
@@ -158,6 +179,30 @@ def sample_posterior_mcmc(
             initial_step = np.full(scale.shape, step_size) if step_size is not None else 0.5 * scale
             states, accept, final_step = _run_with_pilot(runner, init, initial_step, num_results, num_burnin, seeds[2])
         return _result(states, accept, kernel, final_step, rhat_threshold)
+
+
+def _resampled_prior_draws(distribution, log_likelihood, num_chains: int, num_candidates: int, seed) -> tf.Tensor:
+    """``num_chains`` of ``num_candidates`` prior draws, drawn with probability ∝ likelihood.
+
+    With replacement, so that the expected share of chains in each mode is the mode's share of
+    the importance weights however few candidates carry weight (a narrow posterior); a start
+    drawn twice costs nothing, the two chains part at their first step.
+    """
+    candidates = distribution.sample(num_candidates, seed=tf.constant(seed))
+    log_w = np.concatenate([  # in blocks: each candidate is one row per observation (and per cell point)
+        np.asarray(log_likelihood(candidates[start : start + _INIT_BLOCK]), dtype=np.float64).reshape(-1)
+        for start in range(0, num_candidates, _INIT_BLOCK)
+    ])
+    log_w = np.where(np.isnan(log_w), -np.inf, log_w)
+    if not np.any(np.isfinite(log_w)):
+        raise SamplingError(
+            f"The log likelihood is -inf or NaN at all {num_candidates} prior draws tried as chain starts: "
+            "check that x_obs is the data the network was trained on (same configurator/shape), or pass "
+            "init='prior' to start from plain prior draws."
+        )
+    weights = np.exp(log_w - np.max(log_w))
+    rng = np.random.default_rng(np.asarray(seed, dtype=np.int64))
+    return tf.gather(candidates, rng.choice(num_candidates, size=num_chains, p=weights / weights.sum()))
 
 
 def _unconstrained_scale(distribution, bijector, seed) -> np.ndarray:

@@ -99,6 +99,39 @@ def test_unconverged_chains_are_reported(caplog):
     assert "R-hat" in caplog.text
 
 
+def two_narrow_modes(theta, x_obs):
+    """Likelihood 0.25 N(theta; -4, 0.2^2) + 0.75 N(theta; 4, 0.2^2) (``x_obs`` unused)."""
+    z = (theta[:, 0, None] - tf.constant([-4.0, 4.0])) / 0.2
+    return tf.reduce_logsumexp(tf.math.log(tf.constant([0.25, 0.75])) - 0.5 * tf.square(z), axis=-1)
+
+
+def test_resampled_starts_give_separated_modes_their_posterior_weight():
+    # The prior N(0, 3^2) is symmetric, so the posterior puts 0.25 / 0.75 on the modes at -4 / 4.
+    # Local kernels rarely cross between such modes, so the starts must carry the weights. The
+    # share of 1,000 resampled starts at +4 = share of the 10,000 candidates' importance weight
+    # there (sd ~0.01) + multinomial noise (sd 0.014): 0.75 within 0.07 (> 4 sd). The chains are
+    # read at their first draw (no burn-in), one step from where they start.
+    prior = tfd.Independent(tfd.Normal(np.zeros(1, "float32"), 3.0), 1)
+    result = sample_posterior_mcmc(two_narrow_modes, np.zeros(1, "float32"), prior, kernel="rwm", num_chains=1000,
+                                   num_burnin=0, num_results=2, seed=6)  # fmt: skip
+    starts = result.chains[0, :, 0]
+    assert np.all(np.abs(np.abs(starts) - 4.0) < 1.0)  # every chain starts in a mode
+    assert abs(float(np.mean(starts > 0)) - 0.75) < 0.07
+
+
+def test_plain_prior_starts_still_recover_the_analytic_posterior():
+    result = sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="rwm", num_chains=4,
+                                   num_burnin=500, num_results=1000, seed=1, init="prior")  # fmt: skip
+    mean, sd = gaussian_posterior(X_OBS.mean(axis=0), N_OBS)
+    assert_matches(result, mean, sd, estimation=False)
+
+
+def test_resampled_starts_need_some_finite_likelihood():
+    with pytest.raises(af.exceptions.SamplingError, match="-inf or NaN at all 500 prior draws"):
+        sample_posterior_mcmc(lambda theta, x: tf.fill(tf.shape(theta)[:1], np.nan), X_OBS, NORMAL_PRIOR,
+                              num_init_candidates=500)  # fmt: skip
+
+
 def test_tfp_diagnostics_do_not_log_the_complex_cast_warning(caplog):
     from amortflow.inference.mcmc import _effective_sample_size
 
@@ -165,6 +198,12 @@ def test_nre_plus_mcmc_matches_the_analytic_posterior_under_a_uniform_prior():
 def test_argument_errors():
     with pytest.raises(ArgumentError, match="kernel"):
         sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="gibbs")
+    with pytest.raises(ArgumentError, match="num_results must be >= 2"):
+        sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, num_results=1)
+    with pytest.raises(ArgumentError, match="init must be one of"):
+        sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, init="map")
+    with pytest.raises(ArgumentError, match="num_init_candidates"):
+        sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, num_init_candidates=0)
     no_density = af.simulation.Prior(batch_prior_fun=lambda b, rng: rng.normal(size=(b, 2)))
     with pytest.raises(ArgumentError, match="distribution"):
         sample_posterior_mcmc(exact_log_likelihood, X_OBS, no_density)
