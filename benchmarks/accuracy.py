@@ -220,14 +220,18 @@ def table_rows(results: list) -> list[str]:
 
 
 def paired_rows(results: list) -> list[str]:
-    """amortflow NPE against every other method on the same task, budget, S and observations.
+    """amortflow NPE (its newest run) against every other method on the same task, budget, seed, S and
+    observations.
 
     The difference ``amortflow NPE - other`` is taken per observation and reported as mean ±
     standard error over the observations (sd / sqrt(K)).
     """
     rows = []
     key = lambda r: (r.task, r.num_simulations, r.seed, r.num_posterior_samples)  # noqa: E731
-    ours = {key(r): r for r in results if r.method == "amortflow NPE"}
+    # the newest amortflow run of a key: older ones may be from an earlier network of the task
+    ours = {}
+    for r in sorted((r for r in results if r.method == "amortflow NPE"), key=lambda r: r.date):
+        ours[key(r)] = r
     for other in results:
         mine = ours.get(key(other))
         if other.method == "amortflow NPE" or mine is None:
