@@ -175,3 +175,37 @@ def test_mcmc_benchmark_arguments_are_checked():
         run_mcmc_benchmark("two_moons", 100, method="abc")
     with pytest.raises(ArgumentError, match="parameter_space"):
         run_mcmc_benchmark("sir", 100, settings={"parameter_space": "log"})
+
+
+def test_conditioner_dropout_is_a_task_setting_of_the_posterior_flow_only():
+    from amortflow.benchmarks.runner import TASK_CONDITIONER_DROPOUT, coupling_settings
+
+    dropout = default_settings("slcp_distractors", 5, 10_000)["network"]["dropout"]
+    assert dropout == TASK_CONDITIONER_DROPOUT["slcp_distractors"] > 0
+    assert default_settings("slcp", 5, 10_000)["network"]["dropout"] == 0.0
+    assert coupling_settings({"units": 64, "dropout": 0.0}) == {"dense_args": {"units": 64}}
+    with_dropout = {"dense_args": {"units": 32}, "dropout": True, "dropout_prob": 0.1}
+    assert coupling_settings({"units": 32, "dropout": 0.1}) == with_dropout
+
+
+def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
+    from amortflow.benchmarks import mcmc_methods
+
+    seen = {}
+
+    def stop_after_config(bench, method, config, seed):
+        seen.update(config["network"])
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(mcmc_methods, "_make_amortizer", stop_after_config)
+    with pytest.raises(RuntimeError, match="stop"):
+        mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1)
+    assert seen["dropout"] == 0.0
+    # nor sir's spline couplings (its NLE was measured with affine ones)
+    with pytest.raises(RuntimeError, match="stop"):
+        mcmc_methods.run_mcmc_benchmark("sir", 100, method="nle", num_observations=1)
+    assert seen["coupling_design"] == "affine"
+    with pytest.raises(RuntimeError, match="stop"):
+        mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1,
+                                        settings={"network": {"dropout": 0.2}})  # fmt: skip
+    assert seen["dropout"] == 0.2
