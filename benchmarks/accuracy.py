@@ -355,10 +355,10 @@ def write_table(command: str | None = None) -> Path:
         "gets its default, the raw parameters with the log-normal prior), as it did for sir until "
         "2026-12-04 (affine couplings; since then sir uses spline couplings on its raw parameters); gaussian_linear_uniform learned the "
         "posterior of logit((theta - low) / (high - low)) with affine couplings in the K = 5 runs of "
-        "2026-12-03 and uses 3 spline layers on the raw parameters since; coupling flows with 4-5 layers "
+        "2026-12-03 and used 3 spline layers on the raw parameters after that, 4 with conditioner dropout 0.2 since 2026-12-04; coupling flows with 4-5 layers "
         "of 64 units (affine, or rational-quadratic splines for two_moons, gaussian_mixture, slcp, "
         "slcp_distractors, inverse_kinematics, gaussian_linear_uniform and sir; slcp_distractors' coupling "
-        "conditioners with dropout 0.2 since 2026-12-04), "
+        "conditioners with dropout 0.2 since 2026-12-04, like gaussian_linear_uniform's), "
         "first ActNorm initialised from prior draws; data z-scored with statistics of a 10,000-simulation "
         "pilot run (`Benchmark.configurator`); posterior draws outside a bounded prior support are "
         "rejected (as in sbi). TensorFlow used its default threads.",

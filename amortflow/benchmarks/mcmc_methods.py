@@ -45,9 +45,10 @@ logger = logging.getLogger("amortflow")
 #: Result label per method.
 METHODS = {"nle": "amortflow NLE", "nre": "amortflow NRE"}
 
-#: Tasks whose likelihood flow (NLE) uses spline couplings: those measured so on 2026-12-03.
-LIKELIHOOD_SPLINE_TASKS = frozenset({"two_moons", "gaussian_mixture", "slcp", "slcp_distractors", "inverse_kinematics",
-                                     "gaussian_linear_uniform"})  # fmt: skip
+#: Tasks whose likelihood flow (NLE) uses spline couplings, as measured on 2026-12-03; the others
+#: get affine ones. NLE's flow has 4 coupling layers (5 for ``D >= 5``) on every task.
+LIKELIHOOD_SPLINE_TASKS = frozenset({"two_moons", "gaussian_mixture", "slcp", "slcp_distractors",
+                                     "inverse_kinematics"})  # fmt: skip
 
 #: NRE's loss and classifier (:class:`~amortflow.amortizers.AmortizedRatio`,
 #: :class:`~amortflow.networks.classifiers.RatioClassifier`). NRE-B with ``K = 10`` candidates
@@ -96,14 +97,7 @@ def run_mcmc_benchmark(
                                 c2st_classifier, defaults=defaults)  # fmt: skip
     if config["parameter_space"] != "identity":
         raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; parameter_space must be 'identity'.")
-    # NLE's flow models the data given theta: the per-task choices measured for NPE's posterior
-    # flow do not carry over (sir's posterior got splines on 2026-12-04; its NLE was measured with
-    # affine couplings, C2ST 0.568), so NLE keeps its own defaults unless the user sets them.
-    requested = (settings or {}).get("network") or {}
-    config["network"]["dropout"] = float(requested.get("dropout") or 0.0)
-    config["network"]["coupling_design"] = requested.get(
-        "coupling_design", "spline" if task in LIKELIHOOD_SPLINE_TASKS else "affine"
-    )
+    config["network"].update(_likelihood_network(task, bench.task.dim_parameters, settings))
     config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
     config["parameter_scaling"] = "prior z-score"
 
@@ -127,6 +121,23 @@ def run_mcmc_benchmark(
         machine=machine_info(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **times,
     )  # fmt: skip
+
+
+def _likelihood_network(task: str, dim_parameters: int, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """NLE's own flow choices, where the user's ``settings["network"]`` does not set them.
+
+    NLE's flow models the data given theta, so the per-task choices measured for NPE's posterior
+    flow (:data:`~amortflow.benchmarks.runner.SPLINE_TASKS`, task layer counts, conditioner dropout)
+    do not carry over: sir's posterior got splines on 2026-12-04, while its NLE was measured with
+    affine couplings (C2ST 0.568).
+    """
+    requested = (settings or {}).get("network") or {}
+    defaults = {
+        "coupling_design": "spline" if task in LIKELIHOOD_SPLINE_TASKS else "affine",
+        "num_coupling_layers": 5 if dim_parameters >= 5 else 4,
+        "dropout": 0.0,
+    }
+    return {key: requested.get(key, value) for key, value in defaults.items()}
 
 
 def _make_amortizer(bench, method: str, config: Mapping, seed: int):

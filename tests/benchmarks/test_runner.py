@@ -61,7 +61,7 @@ def test_settings_follow_dimension_and_budget():
     assert default_settings("two_moons", 2, 10_000)["network"]["coupling_design"] == "spline"
     assert default_settings("gaussian_linear", 10, 10_000)["network"]["coupling_design"] == "affine"
     assert default_settings("gaussian_linear", 10, 10_000)["network"]["num_coupling_layers"] == 5
-    assert default_settings("gaussian_linear_uniform", 10, 10_000)["network"]["num_coupling_layers"] == 3
+    assert default_settings("gaussian_linear_uniform", 10, 10_000)["network"]["num_coupling_layers"] == 4
     assert default_settings("gaussian_linear", 10, 100_000)["batch_size"] > default_settings("x", 10, 1000)["batch_size"]
 
 
@@ -201,10 +201,13 @@ def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1)
     assert seen["dropout"] == 0.0
-    # nor sir's spline couplings (its NLE was measured with affine ones)
+    # nor sir's spline couplings (its NLE was measured with affine ones), nor task layer counts
     with pytest.raises(RuntimeError, match="stop"):
         mcmc_methods.run_mcmc_benchmark("sir", 100, method="nle", num_observations=1)
     assert seen["coupling_design"] == "affine"
+    with pytest.raises(RuntimeError, match="stop"):
+        mcmc_methods.run_mcmc_benchmark("gaussian_linear_uniform", 100, method="nle", num_observations=1)
+    assert (seen["coupling_design"], seen["num_coupling_layers"], seen["dropout"]) == ("affine", 5, 0.0)
     with pytest.raises(RuntimeError, match="stop"):
         mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1,
                                         settings={"network": {"dropout": 0.2}})  # fmt: skip
