@@ -229,9 +229,8 @@ def paired_rows(results: list) -> list[str]:
     rows = []
     key = lambda r: (r.task, r.num_simulations, r.seed, r.num_posterior_samples)  # noqa: E731
     # the newest amortflow run of a key: older ones may be from an earlier network of the task
-    ours = {}
-    for r in sorted((r for r in results if r.method == "amortflow NPE"), key=lambda r: r.date):
-        ours[key(r)] = r
+    newest_last = sorted((r for r in results if r.method == "amortflow NPE"), key=lambda r: r.date)
+    ours = {key(r): r for r in newest_last}
     for other in results:
         mine = ours.get(key(other))
         if other.method == "amortflow NPE" or mine is None:
@@ -353,9 +352,10 @@ def write_table(command: str | None = None) -> Path:
         "improvement (sbi's rule); for lotka_volterra (log-normal prior) the flow learns the "
         "posterior of log theta and its draws are exponentiated (`Benchmark(parameter_space=\"log\")`; sbi "
         "gets its default, the raw parameters with the log-normal prior), as it did for sir until "
-        "2026-12-04 (affine couplings; since then sir uses spline couplings on its raw parameters); gaussian_linear_uniform learned the "
-        "posterior of logit((theta - low) / (high - low)) with affine couplings in the K = 5 runs of "
-        "2026-12-03 and used 3 spline layers on the raw parameters after that, 4 with conditioner dropout 0.2 since 2026-12-04; coupling flows with 4-5 layers "
+        "2026-12-04 (affine couplings; since then sir uses spline couplings on its raw parameters); "
+        "gaussian_linear_uniform learned the posterior of logit((theta - low) / (high - low)) with affine "
+        "couplings in the K = 5 runs of 2026-12-03 and used 3 spline layers on the raw parameters after "
+        "that, 4 with conditioner dropout 0.2 since 2026-12-04; coupling flows with 4-5 layers "
         "of 64 units (affine, or rational-quadratic splines for two_moons, gaussian_mixture, slcp, "
         "slcp_distractors, inverse_kinematics, gaussian_linear_uniform and sir; slcp_distractors' coupling "
         "conditioners with dropout 0.2 since 2026-12-04, like gaussian_linear_uniform's), "

@@ -32,6 +32,7 @@ from amortflow.benchmarks.runner import (
     _train,
     c2st_against_reference,
     coupling_settings,
+    default_coupling_layers,
     machine_info,
     prepare_run,
     simulate_budget,
@@ -134,7 +135,7 @@ def _likelihood_network(task: str, dim_parameters: int, settings: Mapping[str, A
     requested = (settings or {}).get("network") or {}
     defaults = {
         "coupling_design": "spline" if task in LIKELIHOOD_SPLINE_TASKS else "affine",
-        "num_coupling_layers": 5 if dim_parameters >= 5 else 4,
+        "num_coupling_layers": default_coupling_layers(dim_parameters),
         "dropout": 0.0,
     }
     return {key: requested.get(key, value) for key, value in defaults.items()}

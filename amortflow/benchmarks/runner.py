@@ -158,7 +158,7 @@ def default_settings(task_name: str, dim_parameters: int, num_simulations: int) 
     design = "spline" if task_name in SPLINE_TASKS else "affine"
     # Small networks: with 128-unit, 8-layer flows the validation loss of gaussian_linear at
     # 10^4 simulations was lowest after 2 epochs and rose afterwards (overfitting).
-    layers = TASK_COUPLING_LAYERS.get(task_name, 5 if dim_parameters >= 5 else 4)
+    layers = TASK_COUPLING_LAYERS.get(task_name, default_coupling_layers(dim_parameters))
     dropout = TASK_CONDITIONER_DROPOUT.get(task_name, 0.0)
     units = 64 if num_simulations <= 20_000 else 128
     batch_size = 64 if num_simulations <= 2_000 else 128
@@ -175,6 +175,11 @@ def default_settings(task_name: str, dim_parameters: int, num_simulations: int) 
         "learning_rate": 5e-4,
         "parameter_space": _parameter_space(task_name),
     }
+
+
+def default_coupling_layers(dim_parameters: int) -> int:
+    """Coupling layers of a benchmark flow without a task exception: 4, or 5 for ``D >= 5``."""
+    return 5 if dim_parameters >= 5 else 4
 
 
 def coupling_settings(net_cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ multimodal posterior, in every mode roughly in proportion to its mass, which loc
 cannot restore by moving between well-separated modes. The chains move in unconstrained space:
 a ``tfp.mcmc.TransformedTransitionKernel`` with the prior's default event-space bijector keeps
 every state inside the prior's support (a uniform box, a half-line, ...). Kernels: ``"nuts"``
-(No-U-Turn, Hoffman & Gelman 2014) and ``"hmc"`` with dual-averaging step-size adaptation during burn-in, ``"slice"`` (Neal 2003) and ``"rwm"``
-(random-walk Metropolis); for the last two, half of the burn-in is a pilot run whose spread
+(No-U-Turn, Hoffman & Gelman 2014) and ``"hmc"`` with dual-averaging step-size adaptation during
+burn-in, ``"slice"`` (Neal 2003) and ``"rwm"`` (random-walk Metropolis); for the last two, half of the burn-in is a pilot run whose spread
 sets the proposal scale (``2.38 / sqrt(D)`` times the per-axis posterior sd, Gelman et al. 1996).
 Convergence: split R-hat and effective sample size (Vehtari et al. 2021); the reported ESS is
 the smaller of the ESS for means and for variances, because HMC's fixed trajectory length can

@@ -83,7 +83,8 @@ print("surrogate sd  ", np.round(synthetic.std(0), 3), " simulator sd   0.1")
 # (of 10,000 candidates), so they begin where the posterior has its mass, and they move in an
 # unconstrained space, so they never leave the prior's box. Here: random-walk Metropolis (one
 # network evaluation per step, so it is cheap) with 16 chains, a starting proposal scale of 0.1
-# that the burn-in adapts per parameter, and every 10th state kept. (Slice sampling, HMC and NUTS are also available.)
+# that the burn-in adapts per parameter, and every 10th state kept. (Slice sampling, HMC and
+# NUTS are also available.)
 # Split-$\hat R$ close to 1 says the chains agree; the effective sample size (ESS) counts how many
 # independent draws the 2,000 correlated ones are worth.
 
