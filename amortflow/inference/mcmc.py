@@ -14,8 +14,10 @@ cannot restore by moving between well-separated modes. The chains move in uncons
 a ``tfp.mcmc.TransformedTransitionKernel`` with the prior's default event-space bijector keeps
 every state inside the prior's support (a uniform box, a half-line, ...). Kernels: ``"nuts"``
 (No-U-Turn, Hoffman & Gelman 2014) and ``"hmc"`` with dual-averaging step-size adaptation during
-burn-in, ``"slice"`` (Neal 2003) and ``"rwm"`` (random-walk Metropolis); for the last two, half of the burn-in is a pilot run whose spread
-sets the proposal scale (``2.38 / sqrt(D)`` times the per-axis posterior sd, Gelman et al. 1996).
+burn-in, ``"slice"`` (Neal 2003) and ``"rwm"`` (random-walk Metropolis); for the last two, half
+of the burn-in is a pilot run whose spread within chains sets the proposal scale (``2.38 /
+sqrt(D)`` times the per-axis posterior sd, Gelman et al. 1996; within chains, so that chains in
+different modes do not make it the distance between the modes).
 Convergence: split R-hat and effective sample size (Vehtari et al. 2021); the reported ESS is
 the smaller of the ESS for means and for variances, because HMC's fixed trajectory length can
 resonate with the posterior's scale and mix variances poorly (NUTS, the default, avoids that).
@@ -213,14 +215,17 @@ def _unconstrained_scale(distribution, bijector, seed) -> np.ndarray:
 
 
 def _run_with_pilot(runner, init, initial_step, num_results, num_burnin, seed):
-    """Slice / RWM: a pilot half of the burn-in sets the per-axis proposal scale from the chains' spread."""
+    """Slice / RWM: a pilot half of the burn-in sets the per-axis proposal scale from the spread within chains."""
     pilot_steps = num_burnin // 2
     state = init
     step = np.asarray(initial_step, dtype=np.float64)
     if pilot_steps > 0:
         pilot, _, _ = runner.run(init, step, pilot_steps, 0, seed)
         unconstrained = np.asarray(runner.bijector.inverse(pilot[-max(1, pilot_steps // 2) :]))
-        sd = np.std(unconstrained.reshape(-1, unconstrained.shape[-1]), axis=0)
+        # the spread *within* chains, pooled: chains that sit in different modes of a multimodal
+        # posterior would make the spread across chains the distance between the modes, a
+        # proposal that every chain then rejects almost always
+        sd = np.sqrt(np.mean(np.var(unconstrained, axis=0), axis=0))
         factor = 2.38 / math.sqrt(unconstrained.shape[-1]) if runner.kernel == "rwm" else 1.0
         step = np.where(sd > 0, factor * sd, step)
         state = pilot[-1]
@@ -327,6 +332,34 @@ def _quiet_tfp_diagnostics():
         tf_logger.removeFilter(drop)
 
 
+#: A chain "mixes on its own" when its two halves agree (split R-hat of the one chain below this)
+#: and it holds at least ``_MIN_CHAIN_ESS`` effective draws of every parameter.
+_CHAIN_RHAT = 1.1
+_MIN_CHAIN_ESS = 20.0
+
+
+def _chains_mix_alone(states: np.ndarray) -> bool:
+    """True when at least 90 % of the chains of ``states (n, C, D)`` look converged each on its own.
+
+    Per chain, the split R-hat of its two halves, ``sqrt(((m - 1) / m W + B / m) / W)`` with ``m``
+    draws per half, ``W`` the mean within-half variance and ``B / m`` the variance of the two half
+    means (Gelman et al. 2013, ch. 11.4), and its own ESS. Chains stuck where they started fail
+    the ESS test (their draws are almost perfectly autocorrelated); chains that explore one mode
+    each pass both, and then a large pooled R-hat means they disagree about where the mass is.
+    """
+    half = states.shape[0] // 2
+    if half < 4:
+        return False
+    first, second = states[:half], states[half : 2 * half]
+    within = 0.5 * (first.var(axis=0, ddof=1) + second.var(axis=0, ddof=1))
+    between = 0.5 * np.square(first.mean(axis=0) - second.mean(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chain_rhat = np.sqrt(((half - 1) / half * within + between) / within)
+    chain_ess = np.asarray(tfp.mcmc.effective_sample_size(tf.constant(states)))
+    mixes = np.all((chain_rhat < _CHAIN_RHAT) & (chain_ess >= _MIN_CHAIN_ESS), axis=-1)
+    return bool(np.mean(mixes) >= 0.9)
+
+
 def _effective_sample_size(states: np.ndarray) -> np.ndarray:
     """Conservative ESS per parameter: the smaller of the ESS of ``theta`` and of ``(theta - mean)^2``.
 
@@ -359,10 +392,16 @@ def _result(states, accepted, kernel, step_size, rhat_threshold) -> MCMCResult:
     )
     ess = _effective_sample_size(states)
     if np.any(r_hat > rhat_threshold):
+        advice = (
+            "The chains each mix on their own but disagree with each other: they probably sit in different "
+            "modes of a multimodal posterior, which running longer will not fix; the share of chains per mode "
+            "comes from their starts (init='resample' starts them in proportion to the modes' mass)."
+            if _chains_mix_alone(states)
+            else "Run longer (num_burnin, num_results), use more chains or another kernel."
+        )
         logger.warning(
-            "MCMC (%s) has not converged: max R-hat %.3f > %.2f (per parameter: %s). Run longer (num_burnin, "
-            "num_results), use more chains or another kernel.",
-            kernel, float(np.nanmax(r_hat)), rhat_threshold, np.round(r_hat, 3).tolist(),
+            "MCMC (%s) has not converged: max R-hat %.3f > %.2f (per parameter: %s). %s",
+            kernel, float(np.nanmax(r_hat)), rhat_threshold, np.round(r_hat, 3).tolist(), advice,
         )  # fmt: skip
     return MCMCResult(
         draws=states.reshape(-1, states.shape[-1]),

@@ -119,6 +119,26 @@ def test_resampled_starts_give_separated_modes_their_posterior_weight():
     assert abs(float(np.mean(starts > 0)) - 0.75) < 0.07
 
 
+def test_chains_in_separate_modes_are_named_as_such(caplog):
+    # Plain prior starts: some of the 8 chains settle at -4, the others at +4, and each mixes
+    # within its mode (sd 0.2), so the pooled R-hat is huge while every chain is fine alone.
+    prior = tfd.Independent(tfd.Normal(np.zeros(1, "float32"), 3.0), 1)
+    with caplog.at_level(logging.WARNING, logger="amortflow"):
+        result = sample_posterior_mcmc(two_narrow_modes, np.zeros(1, "float32"), prior, kernel="rwm", num_chains=8,
+                                       num_burnin=500, num_results=500, seed=2, init="prior")  # fmt: skip
+    final = result.chains[-1, :, 0]
+    assert np.any(final < 0) and np.any(final > 0) and not result.converged
+    assert "different modes" in caplog.text and "Run longer" not in caplog.text
+
+
+def test_stuck_chains_are_not_mistaken_for_modes(caplog):
+    # Tiny steps: the chains barely leave their starts, so their own ESS is tiny.
+    with caplog.at_level(logging.WARNING, logger="amortflow"):
+        sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="rwm", step_size=1e-4,
+                              num_chains=4, num_burnin=0, num_results=200, seed=3, init="prior")  # fmt: skip
+    assert "Run longer" in caplog.text and "different modes" not in caplog.text
+
+
 def test_plain_prior_starts_still_recover_the_analytic_posterior():
     result = sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="rwm", num_chains=4,
                                    num_burnin=500, num_results=1000, seed=1, init="prior")  # fmt: skip
