@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import tensorflow as tf
 
 from amortflow.exceptions import ArgumentError, ConfigurationError
+from amortflow.trainers.seeds import network_seed_states
 
 # The Keras 3 (TensorFlow backend) optimizer method that sums gradients across replicas.
 _KERAS_ALL_REDUCE = "_all_reduce_sum_gradients"
@@ -107,3 +108,35 @@ def replica_share(flat: list, replica_context) -> tuple[list, tf.Tensor]:
     weight = tf.cast(count, tf.float32) / tf.cast(rows, tf.float32)
     start, end = tf.where(count > 0, start, 0), tf.where(count > 0, end, 1)
     return [tensor[start:end] for tensor in flat], weight
+
+
+# Replica r draws from seed + r * offset; a large prime keeps the replicas' streams apart from
+# those of generators whose seeds differ by small amounts.
+_REPLICA_SEED_OFFSET = 1_000_003
+
+
+def separate_replica_random_streams(strategy: tf.distribute.Strategy, model) -> int:
+    """Give every replica its own random stream for each ``SeedGenerator`` of ``model``.
+
+    A ``SeedGenerator``'s state ``[seed, counter]`` is a variable, and under a strategy each
+    replica holds a copy that starts equal, so without this every replica would draw the same
+    dropout masks and the same noise (soft flow, MMD reference draws, shuffled ratio pairs) for
+    its share of the batch: ``R`` replicas would train with ``B / R`` independent draws per step
+    instead of the ``B`` of one device. Replica ``r``'s copy becomes
+    ``[seed + r * 1_000_003, counter]``; each replica then advances its own copy. Computed from
+    replica 0's copy, which is the one a checkpoint saves, so calling this again (every run, and
+    after a restore) changes nothing and a resumed run continues the same streams.
+
+    Returns
+    -------
+    int
+        The number of generators whose streams were set.
+    """
+    states = network_seed_states(model)
+    for state in states:
+        variable = getattr(state, "value", state)  # the Keras variable's tf.distribute variable
+        copies = getattr(variable, "values", (variable,))
+        base = copies[0].read_value()
+        for replica, copy in enumerate(copies[1:], start=1):
+            copy.assign(base + tf.constant([replica * _REPLICA_SEED_OFFSET, 0], dtype=base.dtype))
+    return len(states)

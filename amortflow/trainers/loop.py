@@ -20,6 +20,7 @@ from amortflow.exceptions import ArgumentError, NonFiniteLossError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.distributed import scope as distributed_scope
+from amortflow.trainers.distributed import separate_replica_random_streams
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
@@ -43,6 +44,8 @@ class LoopMixin:
         run, resumed = self._select_run(source)
         with distributed_scope(self.strategy):  # weights and optimizer slots are created mirrored under a strategy
             self._ensure_built(source)
+            if self.strategy is not None:
+                separate_replica_random_streams(self.strategy, self.amortizer)
             if resumed:
                 opt = self._resume_optimizer(run, optimizer)
             else:

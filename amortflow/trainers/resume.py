@@ -17,6 +17,7 @@ from amortflow.trainers.buffers import MemoryReplayBuffer
 from amortflow.trainers.checkpoints import Candidate
 from amortflow.trainers.history import LossHistory
 from amortflow.trainers.optimizers import make_optimizer, optimizer_config, optimizer_from_config
+from amortflow.trainers.seeds import network_seed_states
 
 logger = logging.getLogger("amortflow")
 
@@ -113,7 +114,14 @@ class ResumeMixin:
         seed_state = _keras_seed_state()
         if seed_state is not None:
             objects["keras_seed"] = seed_state
-        return objects
+        return {**objects, **self._network_seed_objects()}
+
+    def _network_seed_objects(self) -> dict:
+        # The states of the amortizer's own random generators (dropout, soft-flow noise, ...):
+        # Keras keeps them out of ``weights``, yet a resumed run must continue their streams
+        # instead of replaying the draws of its first steps.
+        states = network_seed_states(self.amortizer)
+        return {f"amortizer_seed_state_{i:05d}": state for i, state in enumerate(states)}
 
     def _state_dict(self) -> dict:
         return {
@@ -221,7 +229,11 @@ class ResumeMixin:
 
     def _load_weights(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
         """Load ``candidate``'s weights; a finished run that restored its best epoch gets those back."""
-        self._store.restore(candidate, self._model_objects())
+        seed_objects = self._network_seed_objects()
+        weights = {name: obj for name, obj in self._model_objects().items() if name not in seed_objects}
+        self._store.restore(candidate, weights)
+        # optional: checkpoints written before 2026-12-04 do not hold them (the streams restart then)
+        self._store.restore(candidate, seed_objects, require_all=False)
         run = state.get("run") or {}
         if best is not None and run.get("finished") and (run.get("stopper") or {}).get("restore_best_weights"):
             best.restore_into(self.amortizer)

@@ -57,3 +57,12 @@ class SeedTree:
         """A 32-bit seed for ``np.random.seed`` (simulators that use NumPy's global state)."""
         sequence = np.random.SeedSequence([self.entropy, int(stream), *map(int, position), 1])
         return int(sequence.generate_state(1)[0])
+
+
+def network_seed_states(model) -> list:
+    """The state variables of ``model``'s ``keras.random.SeedGenerator`` objects (dropout, noise, ...).
+
+    Each state is ``[seed, counter]``; Keras lists them in ``model.variables`` but not in
+    ``model.weights``, so checkpoints and replica handling have to ask for them.
+    """
+    return [v for v in model.variables if v.name == "seed_generator_state"]  # Keras' name for them

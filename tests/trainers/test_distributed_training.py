@@ -142,6 +142,24 @@ for attempt in (
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
 out["errors"] = np.array(errors)
+# random streams: after training each replica draws its own dropout mask
+class DropoutMeanAmortizer(GaussianMeanAmortizer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = keras.layers.Dropout(0.5, seed=7)
+
+    def compute_loss(self, input_dict, training=False):
+        dropped = self.dropout(input_dict["summary_conditions"], training=training)
+        return super().compute_loss({**input_dict, "summary_conditions": dropped}, training)
+
+
+with strategy.scope():
+    noisy = DropoutMeanAmortizer()
+af.trainers.Trainer(noisy, make_model(), strategy=strategy, **SETTINGS).train_online(
+    epochs=1, iterations_per_epoch=3, batch_size=8)
+draw_masks = tf.function(lambda: strategy.run(lambda: noisy.dropout(tf.ones((64,)), training=True)))
+out["replica_masks"] = np.stack([m.numpy() for m in strategy.experimental_local_results(draw_masks())])
+out["replica_seed_states"] = np.stack([c.numpy() for c in noisy.dropout.seed_generator.state.value.values])
 with strategy.scope():
     out["scope_picked"] = np.array(af.trainers.Trainer(second, make_model(), **SETTINGS).strategy is strategy)
 store(**out)
@@ -183,6 +201,15 @@ def test_checkpoints_resume_under_the_strategy(results):
     assert 0 < restored <= broken < 8 and final == reference == 8
     np.testing.assert_allclose(results["resume_losses"][1], results["resume_losses"][0], rtol=1e-5)
     np.testing.assert_allclose(results["resume_weights"][1], results["resume_weights"][0], rtol=0, atol=1e-6)
+
+
+def test_each_replica_draws_its_own_random_numbers(results):
+    # Two equal masks of 64 fair coin flips would have probability 2**-64: equal means shared streams.
+    first, second = results["replica_masks"]
+    assert not np.array_equal(first, second)
+    seeds, counters = results["replica_seed_states"].T
+    assert seeds[1] - seeds[0] == 1_000_003  # replica r draws from seed + r * offset
+    assert counters[0] == counters[1] > 3  # both advanced in step: 3 training steps, then the draw
 
 
 def test_clear_errors_and_the_open_scope_is_picked_up(results):

@@ -18,7 +18,9 @@ import amortflow as af
 from amortflow.exceptions import CheckpointError
 from amortflow.trainers import Trainer, current_learning_rate
 
-from .conftest import GaussianMeanAmortizer, make_amortizer, make_model
+from amortflow.trainers.seeds import network_seed_states
+
+from .conftest import D, GaussianMeanAmortizer, make_amortizer, make_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EPOCHS, ITERATIONS, BATCH = 3, 24, 16
@@ -202,3 +204,37 @@ def test_every_weight_of_a_real_amortizer_is_restored(tmp_path, model):
     assert len(restored) == len(saved) > 10
     for got, expected in zip(restored, saved):
         np.testing.assert_array_equal(got, expected)
+
+
+def _dropout_amortizer() -> af.amortizers.AmortizedPosterior:
+    inference = af.networks.InvertibleNetwork(num_params=D, num_coupling_layers=2, coupling_settings={
+        "dense_args": {"units": 8}, "num_dense": 1, "dropout": True, "dropout_prob": 0.3})  # fmt: skip
+    return af.amortizers.AmortizedPosterior(inference, af.networks.DeepSet(summary_dim=4, num_equiv=0))
+
+
+def test_the_networks_random_streams_resume_where_they_stopped(tmp_path, model):
+    """Dropout's generator state is saved, so a resumed run does not replay its first masks."""
+
+    def seed_states(trainer):
+        return [state.numpy().tolist() for state in network_seed_states(trainer.amortizer)]
+
+    folder = tmp_path / "ckpt"
+    first = Trainer(_dropout_amortizer(), model, checkpoint_path=folder, seed=1, progress=False, jit_compile=False)
+    first.train_online(epochs=1, iterations_per_epoch=5, batch_size=8)
+    saved = seed_states(first)
+    assert any(counter > 0 for _, counter in saved)  # dropout masks were drawn in training
+    second = Trainer(_dropout_amortizer(), model, checkpoint_path=folder, progress=False, jit_compile=False)
+    assert second.step == 5 and seed_states(second) == saved
+
+
+def test_checkpoints_without_the_networks_seed_states_still_restore(tmp_path, model, monkeypatch):
+    """Checkpoints written before the seed states were saved load their weights as before."""
+    folder = tmp_path / "ckpt"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_network_seed_objects", lambda self: {})
+        first = Trainer(_dropout_amortizer(), model, checkpoint_path=folder, seed=1, progress=False, jit_compile=False)
+        first.train_online(epochs=1, iterations_per_epoch=5, batch_size=8)
+    second = Trainer(_dropout_amortizer(), model, checkpoint_path=folder, progress=False, jit_compile=False)
+    assert second.step == 5
+    for restored, saved in zip(second.amortizer.weights, first.amortizer.weights):
+        np.testing.assert_array_equal(restored.numpy(), saved.numpy())
