@@ -155,11 +155,16 @@ class DropoutMeanAmortizer(GaussianMeanAmortizer):
 
 with strategy.scope():
     noisy = DropoutMeanAmortizer()
-af.trainers.Trainer(noisy, make_model(), strategy=strategy, **SETTINGS).train_online(
+af.trainers.Trainer(noisy, make_model(), strategy=strategy, checkpoint_path=workdir / "noisy", **SETTINGS).train_online(
     epochs=1, iterations_per_epoch=3, batch_size=8)
 draw_masks = tf.function(lambda: strategy.run(lambda: noisy.dropout(tf.ones((64,)), training=True)))
 out["replica_masks"] = np.stack([m.numpy() for m in strategy.experimental_local_results(draw_masks())])
 out["replica_seed_states"] = np.stack([c.numpy() for c in noisy.dropout.seed_generator.state.value.values])
+# the checkpoint holds replica 0's state; a trainer restored under the strategy starts from it
+with strategy.scope():
+    restored_noisy = DropoutMeanAmortizer()
+af.trainers.Trainer(restored_noisy, make_model(), strategy=strategy, checkpoint_path=workdir / "noisy", **SETTINGS)
+out["restored_seed_state"] = restored_noisy.dropout.seed_generator.state.numpy()
 with strategy.scope():
     out["scope_picked"] = np.array(af.trainers.Trainer(second, make_model(), **SETTINGS).strategy is strategy)
 store(**out)
@@ -210,6 +215,8 @@ def test_each_replica_draws_its_own_random_numbers(results):
     seeds, counters = results["replica_seed_states"].T
     assert seeds[1] - seeds[0] == 1_000_003  # replica r draws from seed + r * offset
     assert counters[0] == counters[1] > 3  # both advanced in step: 3 training steps, then the draw
+    # saved after training, before the extra draw: replica 0's seed, one draw fewer
+    assert results["restored_seed_state"].tolist() == [seeds[0], counters[0] - 1]
 
 
 def test_clear_errors_and_the_open_scope_is_picked_up(results):
