@@ -105,6 +105,10 @@ class ResumeMixin:
 
     # --- saving -------------------------------------------------------------------------
     def _model_objects(self) -> dict:
+        """Everything of the model a checkpoint holds: weights, Keras' global seed, the networks' seeds."""
+        return {**self._weight_objects(), **self._network_seed_objects()}
+
+    def _weight_objects(self) -> dict:
         # Every weight is saved under its position in ``amortizer.weights``, not through the
         # object graph: Keras 3 keeps sub-layers held in Python lists (coupling layers, equivariant
         # modules) in containers that tf.train.Checkpoint does not follow, so
@@ -114,7 +118,7 @@ class ResumeMixin:
         seed_state = _keras_seed_state()
         if seed_state is not None:
             objects["keras_seed"] = seed_state
-        return {**objects, **self._network_seed_objects()}
+        return objects
 
     def _network_seed_objects(self) -> dict:
         # The states of the amortizer's own random generators (dropout, soft-flow noise, ...):
@@ -229,11 +233,9 @@ class ResumeMixin:
 
     def _load_weights(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
         """Load ``candidate``'s weights; a finished run that restored its best epoch gets those back."""
-        seed_objects = self._network_seed_objects()
-        weights = {name: obj for name, obj in self._model_objects().items() if name not in seed_objects}
-        self._store.restore(candidate, weights)
+        self._store.restore(candidate, self._weight_objects())
         # optional: checkpoints written before 2026-12-04 do not hold them (the streams restart then)
-        self._store.restore(candidate, seed_objects, require_all=False)
+        self._store.restore(candidate, self._network_seed_objects(), require_all=False)
         run = state.get("run") or {}
         if best is not None and run.get("finished") and (run.get("stopper") or {}).get("restore_best_weights"):
             best.restore_into(self.amortizer)

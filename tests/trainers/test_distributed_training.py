@@ -142,6 +142,8 @@ for attempt in (
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
 out["errors"] = np.array(errors)
+
+
 # random streams: after training each replica draws its own dropout mask
 class DropoutMeanAmortizer(GaussianMeanAmortizer):
     def __init__(self, **kwargs):
@@ -155,8 +157,9 @@ class DropoutMeanAmortizer(GaussianMeanAmortizer):
 
 with strategy.scope():
     noisy = DropoutMeanAmortizer()
-af.trainers.Trainer(noisy, make_model(), strategy=strategy, checkpoint_path=workdir / "noisy", **SETTINGS).train_online(
-    epochs=1, iterations_per_epoch=3, batch_size=8)
+noisy_trainer = af.trainers.Trainer(noisy, make_model(), strategy=strategy, checkpoint_path=workdir / "noisy",
+                                    **SETTINGS)
+noisy_trainer.train_online(epochs=1, iterations_per_epoch=3, batch_size=8)
 draw_masks = tf.function(lambda: strategy.run(lambda: noisy.dropout(tf.ones((64,)), training=True)))
 out["replica_masks"] = np.stack([m.numpy() for m in strategy.experimental_local_results(draw_masks())])
 out["replica_seed_states"] = np.stack([c.numpy() for c in noisy.dropout.seed_generator.state.value.values])

@@ -17,7 +17,6 @@ import pytest
 import amortflow as af
 from amortflow.exceptions import CheckpointError
 from amortflow.trainers import Trainer, current_learning_rate
-
 from amortflow.trainers.seeds import network_seed_states
 
 from .conftest import D, GaussianMeanAmortizer, make_amortizer, make_model
