@@ -13,7 +13,7 @@ the same. Slow reference samples are cached under ``~/.cache/amortflow/reference
 """
 
 from amortflow.benchmarks.base import Task
-from amortflow.benchmarks.benchmark import Benchmark, StandardizingPosteriorConfigurator
+from amortflow.benchmarks.benchmark import DATA_LAYOUTS, Benchmark, SetDataConfigurator, StandardizingPosteriorConfigurator
 from amortflow.benchmarks.cache import reference_cache_dir
 from amortflow.benchmarks.convergence import split_rhat
 from amortflow.benchmarks.parameter_space import PARAMETER_SPACES, ParameterSpace
@@ -27,6 +27,7 @@ from amortflow.benchmarks.reference import (
 from amortflow.benchmarks.tasks import TASK_NAMES, TASKS, get_task
 
 __all__ = [
+    "DATA_LAYOUTS",
     "PARAMETER_SPACES",
     "ParameterSpace",
     "TASKS",
@@ -35,6 +36,7 @@ __all__ = [
     "PosteriorModel",
     "ReferenceSamplingError",
     "SamplerResult",
+    "SetDataConfigurator",
     "StandardizingPosteriorConfigurator",
     "Task",
     "get_task",

@@ -64,6 +64,11 @@ class Task(abc.ABC):
     integer_data : bool
         Whether every data entry is integer-valued (counts, binary bins); likelihood flows then
         train on dequantized data (see :mod:`amortflow.dequantization`).
+    exchangeable_draws : (int, int) or None
+        ``(n, d)`` when one data vector is ``n`` independent draws of a ``d``-vector stored draw
+        after draw (``x.reshape(n, d)``), so that its order carries no information; a
+        :class:`~amortflow.benchmarks.Benchmark` with ``data_layout="set"`` then passes it to a
+        summary network as a set. None for every other layout.
     """
 
     name: ClassVar[str]
@@ -74,6 +79,7 @@ class Task(abc.ABC):
     reference_version: ClassVar[int] = 1
     cache_reference: ClassVar[bool] = False
     integer_data: ClassVar[bool] = False
+    exchangeable_draws: ClassVar[tuple[int, int] | None] = None
     #: Tasks that share another task's true parameters (e.g. ``slcp_distractors`` and ``slcp``)
     #: name it here; their observations then use that task's seeds.
     observation_seed_name: ClassVar[str | None] = None

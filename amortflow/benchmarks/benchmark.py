@@ -22,6 +22,10 @@ from amortflow.configuration import DefaultPosteriorConfigurator
 from amortflow.exceptions import ArgumentError
 
 
+#: How :attr:`Benchmark.configurator` passes the data to the networks.
+DATA_LAYOUTS = ("vector", "set")
+
+
 class StandardizingPosteriorConfigurator:
     """:class:`~amortflow.configuration.DefaultPosteriorConfigurator`, then ``(x - mean) / std`` on the data.
 
@@ -57,12 +61,7 @@ class StandardizingPosteriorConfigurator:
         freedom, whose variance is infinite) from inflating the scale. Where winsorizing leaves a
         constant (an entry that is almost always 0, like SIR's day-0 count), the raw statistics are used.
         """
-        low, high = np.quantile(data, [0.01, 0.99], axis=0, method="inverted_cdf")  # clip at observed values
-        clipped = np.clip(data, low, high)
-        constant = clipped.std(axis=0) == 0
-        mean = np.where(constant, data.mean(axis=0), clipped.mean(axis=0))
-        std = np.where(constant, data.std(axis=0), clipped.std(axis=0))
-        return cls(mean, std, parameter_space)
+        return cls(*winsorized_mean_std(data), parameter_space)
 
     def __call__(self, raw: Mapping) -> dict:
         out = self._default(raw)
@@ -73,6 +72,77 @@ class StandardizingPosteriorConfigurator:
                 f"which gives direct_conditions of that shape; received {None if direct is None else direct.shape}."
             )
         out["direct_conditions"] = ((direct - self.mean) / self.std).astype(np.float32)
+        return _map_parameters(out, raw, self.parameter_space, self.name)
+
+
+def winsorized_mean_std(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``data (n, k)`` clipped to its 1% and 99% quantiles.
+
+    Where clipping leaves a column constant, that column's raw statistics are returned instead.
+    """
+    low, high = np.quantile(data, [0.01, 0.99], axis=0, method="inverted_cdf")  # clip at observed values
+    clipped = np.clip(data, low, high)
+    constant = clipped.std(axis=0) == 0
+    mean = np.where(constant, data.mean(axis=0), clipped.mean(axis=0))
+    std = np.where(constant, data.std(axis=0), clipped.std(axis=0))
+    return mean, std
+
+
+class SetDataConfigurator:
+    """Data of ``n`` exchangeable draws (``Task.exchangeable_draws = (n, d)``) as a set for a summary network.
+
+    The flat ``sim_data (B, n * d)`` leaves as ``summary_conditions (B, n, d)``, each coordinate
+    z-scored with statistics pooled over the draws, so that permuting the draws permutes the rows
+    of the set and nothing else (a permutation-invariant summary network, e.g.
+    :class:`~amortflow.networks.DeepSet`, then gives the same summary); ``direct_conditions`` is
+    None. Parameters as in :class:`StandardizingPosteriorConfigurator`.
+
+    Parameters
+    ----------
+    set_shape : (int, int)
+        ``(n, d)``.
+    mean, std : np.ndarray, optional
+        Shape ``(d,)``; default 0 and 1 (no standardization). A zero ``std`` is replaced by 1.
+    parameter_space : ParameterSpace, optional
+
+    Examples
+    --------
+    >>> conf = SetDataConfigurator((2, 1), mean=np.array([1.0]), std=np.array([2.0]))
+    >>> conf({"prior_draws": np.zeros((1, 3)), "sim_data": np.array([[3.0, -1.0]])})["summary_conditions"].tolist()
+    [[[1.0], [-1.0]]]
+    """
+
+    name = "SetDataConfigurator"
+
+    def __init__(self, set_shape: tuple[int, int], mean: np.ndarray | None = None, std: np.ndarray | None = None,
+                 parameter_space: ParameterSpace | None = None):  # fmt: skip
+        self.set_shape = tuple(int(v) for v in set_shape)
+        dim = self.set_shape[1]
+        self.mean = np.zeros(dim) if mean is None else np.asarray(mean, dtype=np.float64)
+        std = np.ones(dim) if std is None else np.asarray(std, dtype=np.float64)
+        if self.mean.shape != (dim,) or std.shape != (dim,):
+            raise ArgumentError(f"{self.name}: mean and std must have shape ({dim},); received {self.mean.shape} and {std.shape}.")
+        self.std = np.where(std > 0, std, 1.0)
+        self.parameter_space = parameter_space or ParameterSpace()
+        self._default = DefaultPosteriorConfigurator()
+
+    @classmethod
+    def from_simulations(cls, data: np.ndarray, set_shape: tuple[int, int],
+                         parameter_space: ParameterSpace | None = None) -> SetDataConfigurator:  # fmt: skip
+        """Statistics of ``data (N, n * d)`` pooled over its ``N * n`` draws, winsorized like
+        :meth:`StandardizingPosteriorConfigurator.from_simulations`."""
+        return cls(set_shape, *winsorized_mean_std(np.asarray(data).reshape(-1, int(set_shape[1]))), parameter_space)
+
+    def __call__(self, raw: Mapping) -> dict:
+        out = self._default(raw)
+        direct, (n, d) = out["direct_conditions"], self.set_shape
+        if direct is None or direct.ndim != 2 or direct.shape[-1] != n * d:
+            raise ArgumentError(
+                f"{self.name}: expected 'sim_data' of shape (B, {n * d}) ({n} draws of {d} values); "
+                f"received {None if direct is None else direct.shape}."
+            )
+        out["summary_conditions"] = ((direct.reshape(-1, n, d) - self.mean) / self.std).astype(np.float32)
+        out["direct_conditions"] = None
         return _map_parameters(out, raw, self.parameter_space, self.name)
 
 
@@ -143,9 +213,10 @@ class Benchmark:
     """
 
     def __init__(self, name: str, *, standardize_data: bool = True, n_pilot: int = 10_000, seed: int = 0,
-                 parameter_space: str = "identity"):  # fmt: skip
+                 parameter_space: str = "identity", data_layout: str = "vector"):  # fmt: skip
         self.name = name
         self.task: Task = get_task(name)
+        self.data_layout = self._fitting_data_layout(data_layout)
         self.standardize_data = standardize_data
         self.parameter_space = self._fitting_parameter_space(parameter_space)
         self.n_pilot = int(n_pilot)
@@ -174,10 +245,14 @@ class Benchmark:
 
     @functools.cached_property
     def configurator(self):
-        """Raw dict -> ``parameters``, ``direct_conditions`` (float32).
+        """Raw dict -> ``parameters``, ``direct_conditions`` (float32); with ``data_layout="set"``
+        ``summary_conditions`` instead of ``direct_conditions``.
 
-        See :class:`StandardizingPosteriorConfigurator`; the pilot simulations run on first access.
+        See :class:`StandardizingPosteriorConfigurator` and :class:`SetDataConfigurator`; the pilot
+        simulations run on first access.
         """
+        if self.data_layout == "set":
+            return self._set_configurator()
         return self._posterior_configurator(dequantized_pilot=False)
 
     @functools.cached_property
@@ -190,7 +265,8 @@ class Benchmark:
         dequantized pilot data.
         """
         if not self.task.integer_data:
-            return LikelihoodConfigurator(self.configurator)
+            vector = self.configurator if self.data_layout == "vector" else self._posterior_configurator(False)
+            return LikelihoodConfigurator(vector)
         from amortflow.dequantization import UniformDequantization
 
         return UniformDequantization(LikelihoodConfigurator(self._posterior_configurator(dequantized_pilot=True)), self.seed)
@@ -200,11 +276,30 @@ class Benchmark:
             if self.parameter_space.is_identity:
                 return DefaultPosteriorConfigurator()
             return ParameterSpaceConfigurator(self.parameter_space)
+        return StandardizingPosteriorConfigurator.from_simulations(self._pilot_data(dequantized_pilot), self.parameter_space)
+
+    def _set_configurator(self) -> SetDataConfigurator:
+        set_shape = self.task.exchangeable_draws
+        if not self.standardize_data:
+            return SetDataConfigurator(set_shape, parameter_space=self.parameter_space)
+        return SetDataConfigurator.from_simulations(self._pilot_data(), set_shape, self.parameter_space)
+
+    def _pilot_data(self, dequantized: bool = False) -> np.ndarray:
+        """``n_pilot`` prior predictive data sets (seed ``seed``), for the z-score statistics;
+        ``dequantized`` adds ``U(0, 1)`` noise (from the same generator, after the simulations)."""
         rng = np.random.default_rng(self.seed)
         data = self.task.simulate(self.task.sample_prior(self.n_pilot, rng), rng)
-        if dequantized_pilot:
-            data = data + rng.uniform(size=data.shape)
-        return StandardizingPosteriorConfigurator.from_simulations(data, self.parameter_space)
+        return data + rng.uniform(size=data.shape) if dequantized else data
+
+    def _fitting_data_layout(self, layout: str) -> str:
+        if layout not in DATA_LAYOUTS:
+            raise ArgumentError(f"data_layout must be one of {DATA_LAYOUTS}, received {layout!r}.")
+        if layout == "set" and self.task.exchangeable_draws is None:
+            raise ArgumentError(
+                f"Benchmark({self.name!r}): data_layout='set' needs data made of exchangeable draws "
+                f"(task.exchangeable_draws); this task's data vector is not."
+            )
+        return layout
 
     def _fitting_parameter_space(self, kind: str) -> ParameterSpace:
         """``ParameterSpace(kind)`` for this task's prior; ArgumentError where the prior does not fit ``kind``."""

@@ -93,7 +93,9 @@ def run_mcmc_benchmark(
     """
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {sorted(METHODS)}, received {method!r}.")
-    defaults = {"parameter_space": "identity", **({"ratio": dict(DEFAULT_RATIO)} if method == "nre" else {})}
+    # NLE models the flat data vector and NRE's classifier reads it whole: no set summary network.
+    defaults = {"parameter_space": "identity", "set_summary_dim": None,
+                **({"ratio": dict(DEFAULT_RATIO)} if method == "nre" else {})}
     bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
                                 c2st_classifier, defaults=defaults)  # fmt: skip
     if config["parameter_space"] != "identity":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import amortflow as af
-from amortflow.benchmarks import Benchmark, StandardizingPosteriorConfigurator
+from amortflow.benchmarks import Benchmark, SetDataConfigurator, StandardizingPosteriorConfigurator
 from amortflow.benchmarks.parameter_space import ParameterSpace
 from amortflow.exceptions import ArgumentError
 
@@ -105,3 +105,38 @@ def test_parameter_spaces_need_a_fitting_prior():
         Benchmark("gaussian_linear", parameter_space="logit")
     with pytest.raises(ArgumentError, match="must be one of"):
         Benchmark("two_moons", parameter_space="probit")
+
+
+def test_set_layout_passes_exchangeable_draws_as_a_set():
+    bench = Benchmark("slcp", data_layout="set", n_pilot=2000)
+    n, d = bench.task.exchangeable_draws
+    out = bench.generative_model(batch_size=6, rng=2)
+    conf = bench.configurator(out)
+    assert conf["direct_conditions"] is None and conf["summary_conditions"].shape == (6, n, d)
+    # one z-score per coordinate, pooled over the draws: every row of the set is the same map of its draw
+    assert bench.configurator.mean.shape == bench.configurator.std.shape == (d,)
+    expected = (out["sim_data"].reshape(6, n, d) - bench.configurator.mean) / bench.configurator.std
+    np.testing.assert_allclose(conf["summary_conditions"], expected, rtol=1e-5, atol=1e-6)
+    # so permuting the draws of a data set permutes the rows of its set and nothing else
+    order = [2, 0, 3, 1]
+    swapped = out["sim_data"].reshape(6, n, d)[:, order].reshape(6, n * d)
+    np.testing.assert_array_equal(bench.configurator({**out, "sim_data": swapped})["summary_conditions"],
+                                  conf["summary_conditions"][:, order])  # fmt: skip
+    assert bench.configured_observation(1)["summary_conditions"].shape == (1, n, d)
+    # the likelihood's flow keeps the flat vector, z-scored as in the vector layout
+    vector = Benchmark("slcp", n_pilot=2000)
+    np.testing.assert_array_equal(bench.likelihood_configurator(out)["observables"], vector.configurator(out)["direct_conditions"])
+    plain = Benchmark("slcp", data_layout="set", standardize_data=False).configurator(out)["summary_conditions"]
+    np.testing.assert_allclose(plain, out["sim_data"].reshape(6, n, d), rtol=1e-6)
+
+
+def test_set_layout_needs_exchangeable_draws():
+    with pytest.raises(ArgumentError, match="exchangeable draws"):
+        Benchmark("slcp_distractors", data_layout="set")
+    with pytest.raises(ArgumentError, match="data_layout"):
+        Benchmark("slcp", data_layout="matrix")
+    conf = SetDataConfigurator((4, 2))
+    with pytest.raises(ArgumentError, match=r"\(B, 8\)"):
+        conf({"sim_data": np.zeros((3, 6)), "prior_draws": np.zeros((3, 5))})
+    with pytest.raises(ArgumentError, match=r"shape \(2,\)"):
+        SetDataConfigurator((4, 2), mean=np.zeros(3), std=np.ones(3))

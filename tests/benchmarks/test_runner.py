@@ -212,3 +212,49 @@ def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
         mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1,
                                         settings={"network": {"dropout": 0.2}})  # fmt: skip
     assert seen["dropout"] == 0.2
+
+
+def test_a_task_spline_box_reaches_the_spline_couplings_only():
+    from amortflow.benchmarks.runner import TASK_SPLINE_DOMAIN, coupling_settings
+    from amortflow.networks import InvertibleNetwork
+
+    network = default_settings("gaussian_mixture", 2, 10_000)["network"]
+    assert network["spline_domain"] == TASK_SPLINE_DOMAIN["gaussian_mixture"] == 3.0
+    assert coupling_settings(network)["default_domain"] == (-3.0, 3.0, -3.0, 3.0)
+    assert default_settings("two_moons", 2, 10_000)["network"]["spline_domain"] is None
+    affine = coupling_settings({**network, "coupling_design": "affine"})
+    assert "default_domain" not in affine
+    InvertibleNetwork(num_params=2, num_coupling_layers=1, coupling_design="affine", coupling_settings=affine)
+    flow = InvertibleNetwork(num_params=2, num_coupling_layers=1, coupling_design="spline",
+                             coupling_settings=coupling_settings(network))  # fmt: skip
+    assert flow.couplings[0].transform.default_domain == (-3.0, 3.0, -3.0, 3.0)
+
+
+def test_set_summary_tasks_read_their_draws_through_a_deep_set(monkeypatch, recorded_c2st):
+    from amortflow.benchmarks import mcmc_methods, runner
+    from amortflow.networks import DeepSet
+
+    assert default_settings("slcp", 5, 10_000)["set_summary_dim"] == runner.SET_SUMMARY_TASKS["slcp"]
+    assert default_settings("slcp_distractors", 5, 10_000)["set_summary_dim"] is None
+    built = []
+    make = runner._make_amortizer
+    monkeypatch.setattr(runner, "_make_amortizer", lambda *args: built.append(make(*args)) or built[-1])
+    # the scoring plumbing only: prior draws stand in for the (slow, SMC) reference posterior
+    monkeypatch.setattr(Benchmark, "reference_posterior_samples",
+                        lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
+    result = run_npe_benchmark("slcp", num_simulations=300, num_observations=1, epochs=1, seed=2,
+                               num_posterior_samples=200, c2st_classifier="benchmark")  # fmt: skip
+    assert isinstance(built[0].summary_net, DeepSet) and result.settings["set_summary_dim"] == 16
+    draws = recorded_c2st[0][1]
+    assert draws.shape == (200, 5) and np.all(np.abs(draws) <= 3.0)
+    # NLE and NRE read the flat data vector
+    seen = {}
+
+    def stop_after_config(bench, method, config, seed):
+        seen.update(config, layout=bench.data_layout)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(mcmc_methods, "_make_amortizer", stop_after_config)
+    with pytest.raises(RuntimeError, match="stop"):
+        mcmc_methods.run_mcmc_benchmark("slcp", 100, method="nre", num_observations=1)
+    assert seen["set_summary_dim"] is None and seen["layout"] == "vector"

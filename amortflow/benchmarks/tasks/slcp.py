@@ -76,6 +76,7 @@ class SLCP(UniformPriorTask):
     prior_low = (-3.0,) * 5
     prior_high = (3.0,) * 5
     cache_reference = True
+    exchangeable_draws = (N_POINTS, 2)
 
     def _simulate(self, theta, rng):
         return self._simulate_informative(theta, rng)

@@ -48,6 +48,7 @@ class SLCPDistractors(SLCP):
     name = "slcp_distractors"
     dim_data = 100
     observation_seed_name = "slcp"
+    exchangeable_draws = None  # the distractors are not draws of the four points' distribution
 
     def _simulate(self, theta, rng):
         informative = self._simulate_informative(theta, rng)
