@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sbi's density estimator: maf (its default) or nsf (spline flow, as in the benchmark paper)")
     parser.add_argument("--sbi-method", choices=("npe", "nle", "nre"), default="npe",
                         help="sbi's method: NPE (default), or NLE / NRE with its slice-sampling MCMC per observation")
+    parser.add_argument("--sbi-set-summary", action="store_true",
+                        help="sbi NPE reads the data of tasks with exchangeable draws (slcp) as a set, through its "
+                             "permutation-invariant embedding, as amortflow does (files: ..._sbi[-nsf]-set_...)")
     parser.add_argument("--sbi-only", action="store_true", help="with --with-sbi: skip amortflow's runs")
     parser.add_argument("--table-only", action="store_true", help="only regenerate the markdown table")
     return parser.parse_args(argv)
@@ -158,6 +161,11 @@ def run_sbi(task: str, budget: int, args) -> None:
                "--density-estimator", args.sbi_density_estimator, "--method", args.sbi_method]  # fmt: skip
         LOGS.mkdir(parents=True, exist_ok=True)
         label, name = sbi_method(args.sbi_method, args.sbi_density_estimator)
+        if args.sbi_set_summary:
+            if args.sbi_method != "npe" or bench.task.exchangeable_draws is None:
+                raise SystemExit(f"--sbi-set-summary: NPE on a task whose data are exchangeable draws only ({task}).")
+            cmd += ["--set-shape", *(str(v) for v in bench.task.exchangeable_draws)]
+            label, name = f"{label} (set embedding)", f"{name}-set"
         log_path = LOGS / f"{name}_{task}_{budget}_seed{args.seed}.log"
         start = time.perf_counter()
         with open(log_path, "w") as log:  # streamed, so a long training can be watched
@@ -181,6 +189,7 @@ def run_sbi(task: str, budget: int, args) -> None:
         simulate_seconds=0.0, sample_seconds=info["sample_s"], reference_seconds=ref_s, c2st_seconds=c2st_s,
         num_posterior_samples=args.samples, seed=args.seed,
         settings={"library": info["library"], "density_estimator": args.sbi_density_estimator, "sbi_method": args.sbi_method,
+                  "set_embedding": bool(args.sbi_set_summary),
                   "subprocess_wall_s": wall,
                   "peak_rss_mb": info.get("peak_rss_mb"), "c2st_classifier": args.c2st,
                   "torch_threads": info.get("torch_threads"), "best_validation_loss": info.get("best_validation_loss"),
@@ -328,6 +337,10 @@ def write_table(command: str | None = None) -> Path:
         "ONE torch thread (`--sbi-threads 1`): on this oversubscribed machine torch's default (2 OpenMP "
         "threads) trained an epoch of gaussian_linear in 80-150 s against 5-10 s with one thread, because "
         "its threads wait on each other at every operation when the other core is busy.",
+        "- Rows `(set embedding)` (`--sbi-set-summary`, slcp only): sbi's NPE reading slcp's four points "
+        "as a set, through its `PermutationInvariantEmbedding` (per-point MLP 2 x 64 to 64, mean, MLP 2 x 64 "
+        "to 16), with the points z-scored per coordinate (pooled over points) instead of sbi's z-scoring; "
+        "the counterpart of amortflow's DeepSet on slcp (below).",
         "- sbi NLE / NRE (`--sbi-method nle|nre`): sbi's `NLE` (MAF likelihood) and `NRE` (NRE-B, its "
         "residual classifier) with their default training on the same simulations; posteriors by sbi's "
         "vectorized slice sampler, 50 chains (initialised by resampling prior draws by their potential), 200 "
@@ -359,6 +372,11 @@ def write_table(command: str | None = None) -> Path:
         "of 64 units (affine, or rational-quadratic splines for two_moons, gaussian_mixture, slcp, "
         "slcp_distractors, inverse_kinematics, gaussian_linear_uniform and sir; slcp_distractors' coupling "
         "conditioners with dropout 0.2 since 2026-12-04, like gaussian_linear_uniform's), "
+        "gaussian_mixture's splines on the box [-3, 3]^2 (after the first ActNorm) instead of [-5, 5]^2, "
+        "and slcp's four points read as a set through a DeepSet (summary dimension 16; "
+        "`Benchmark(data_layout=\"set\")`) instead of as one 8-vector, in the rows dated 2026-12-04 "
+        "from 22:50 UTC on (the earlier rows of these two tasks that were not rerun keep the earlier "
+        "networks); "
         "first ActNorm initialised from prior draws; data z-scored with statistics of a 10,000-simulation "
         "pilot run (`Benchmark.configurator`); posterior draws outside a bounded prior support are "
         "rejected (as in sbi). TensorFlow used its default threads.",

@@ -73,7 +73,7 @@ TASK_SPLINE_DOMAIN = {"gaussian_mixture": 3.0}
 #: instead of as one flat vector (``Benchmark(data_layout="set")``). The summary network learns
 #: that the order of the draws carries no information, which a flat vector has to learn from data.
 #: slcp (four 2-D points) at 10^4, 10 observations, S = 10,000 (2026-12-04): seeds 1 / 2
-#: 0.806 / see BENCHMARKS.md, against 0.876 / 0.867 as a flat vector (sbi NSF, flat: 0.851 / 0.825).
+#: 0.769 / 0.779, against 0.876 / 0.867 as a flat vector (sbi NSF on the flat vector: 0.851 / 0.825).
 SET_SUMMARY_TASKS = {"slcp": 16}
 #: Tasks with log-normal priors whose posteriors are learned over ``log theta`` (``parameter_space="log"``;
 #: lotka_volterra at 10^4: 0.877 against 0.917 over raw theta with affine couplings, 5 observations).

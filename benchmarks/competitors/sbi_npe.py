@@ -7,7 +7,13 @@ with ``theta`` (N, D), ``x`` (N, d), ``observations`` (K, d), ``prior_mean`` (D,
 ``--out`` and prints one JSON line with the timings.
 
     python sbi_npe.py --data task.npz --out samples.npz --num-samples 10000 --seed 1 [--threads 1] [--density-estimator nsf]
-        [--method nle|nre]
+        [--method nle|nre] [--set-shape N D]
+
+``--set-shape N D`` (NPE only) reads each data vector as N exchangeable draws of a D-vector
+through sbi's ``PermutationInvariantEmbedding`` (a per-draw MLP, the mean over draws, an MLP;
+sizes as amortflow's DeepSet: 64 hidden units, summary dimension 16), the counterpart of
+amortflow's ``data_layout="set"``. The draws are z-scored per coordinate with statistics pooled
+over the draws of the training data (sbi's own z-scoring of x is then off).
 
 NLE and NRE use sbi's defaults (NLE: MAF likelihood; NRE: NRE-B with its residual classifier) and
 sample each observation's posterior with sbi's vectorized slice sampler: 50 chains started by
@@ -50,7 +56,11 @@ def main() -> None:
     parser.add_argument("--density-estimator", choices=("maf", "nsf"), default="maf",
                         help="sbi's masked autoregressive flow (its default) or neural spline flow (NPE, NLE)")
     parser.add_argument("--method", choices=("npe", "nle", "nre"), default="npe")
+    parser.add_argument("--set-shape", type=int, nargs=2, default=None, metavar=("N", "D"),
+                        help="NPE: data are N exchangeable draws of D values, read by a permutation-invariant embedding")
     args = parser.parse_args()
+    if args.set_shape and args.method != "npe":
+        parser.error("--set-shape applies to --method npe only")
 
     import sbi
     import torch
@@ -66,6 +76,10 @@ def main() -> None:
     prior = build_prior(data, torch, sbi_utils)
     theta = torch.as_tensor(data["theta"], dtype=torch.float32)
     x = torch.as_tensor(data["x"], dtype=torch.float32)
+    observations = torch.as_tensor(data["observations"], dtype=torch.float32)
+    density_estimator = args.density_estimator
+    if args.set_shape:
+        x, observations, density_estimator = _as_sets(x, observations, args, torch)
 
     # sbi's defaults throughout (MAF unless --density-estimator nsf, batch 200, Adam 5e-4, 10 %
     # validation, stop after 20 epochs without improvement).
@@ -75,7 +89,7 @@ def main() -> None:
         inference = NRE(prior=prior, device="cpu", show_progress_bars=True)
     else:
         trainer = NPE if args.method == "npe" else NLE
-        inference = trainer(prior=prior, density_estimator=args.density_estimator, device="cpu", show_progress_bars=True)
+        inference = trainer(prior=prior, density_estimator=density_estimator, device="cpu", show_progress_bars=True)
     estimator = inference.append_simulations(theta, x).train(show_train_summary=True)
     train_seconds = time.perf_counter() - start
     summary = inference.summary
@@ -86,8 +100,9 @@ def main() -> None:
 
     start = time.perf_counter()
     samples = []
-    for obs in data["observations"]:
-        draws = posterior.sample((args.num_samples,), x=torch.as_tensor(obs, dtype=torch.float32), show_progress_bars=False)
+    for obs in observations:
+        # a set (N, D) gets its batch axis, else sbi would read its N draws as N observations
+        draws = posterior.sample((args.num_samples,), x=obs[None] if args.set_shape else obs, show_progress_bars=False)
         samples.append(draws.numpy())
     sample_seconds = time.perf_counter() - start
     np.savez(args.out, samples=np.stack(samples))
@@ -108,10 +123,27 @@ def main() -> None:
     )
 
 
+def _as_sets(x, observations, args, torch):
+    """Training data and observations as ``(K, N, D)`` sets, z-scored per coordinate (pooled over
+    draws), and the density estimator with a permutation-invariant embedding of them."""
+    from sbi.neural_nets import posterior_nn
+    from sbi.neural_nets.embedding_nets import FCEmbedding, PermutationInvariantEmbedding
+
+    n, d = args.set_shape
+    draws = x.reshape(-1, d)
+    mean, std = draws.mean(dim=0), draws.std(dim=0).clamp_min(1e-8)
+    x, observations = ((v.reshape(len(v), n, d) - mean) / std for v in (x, observations))
+    trial_net = FCEmbedding(input_dim=d, output_dim=64, num_layers=2, num_hiddens=64)
+    embedding = PermutationInvariantEmbedding(trial_net, trial_net_output_dim=64, aggregation_fn="mean",
+                                              num_hiddens=64, num_layers=2, output_dim=16)
+    return x, observations, posterior_nn(model=args.density_estimator, embedding_net=embedding, z_score_x="none")
+
+
 def _label(args) -> str:
     if args.method == "nre":
         return "NRE-B, MCMC"
-    return f"{args.method.upper()}/{args.density_estimator.upper()}" + (", MCMC" if args.method == "nle" else "")
+    embedding = ", set embedding" if args.set_shape else ""
+    return f"{args.method.upper()}/{args.density_estimator.upper()}{embedding}" + (", MCMC" if args.method == "nle" else "")
 
 
 if __name__ == "__main__":
