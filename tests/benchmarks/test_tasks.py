@@ -53,6 +53,21 @@ def test_integer_data_flag_matches_the_simulator(name):
     assert task.integer_data == (name in {"sir", "bernoulli_glm_raw"})
 
 
+def test_exchangeable_draws_describe_the_data_layout():
+    # data_layout="set" reshapes x to (n, d) rows that a permutation-invariant network pools, so
+    # each row must be one draw of the same distribution. For slcp (rows N(m, S) with
+    # m = theta[:2], sds theta[2:4]^2) every row's mean and sd across 20,000 simulations at a fixed
+    # theta must match; standard errors 1/sqrt(20,000) = 0.007 (mean), 0.005 (sd): tolerance 5 SE.
+    assert {name for name in TASK_NAMES if get_task(name).exchangeable_draws} == {"slcp"}
+    task = get_task("slcp")
+    n, d = task.exchangeable_draws
+    assert n * d == task.dim_data
+    theta = np.array([0.5, -1.0, 1.0, -1.0, 0.3])
+    rows = task.simulate(np.tile(theta, (20_000, 1)), rng=3).reshape(-1, n, d)
+    np.testing.assert_allclose(rows.mean(axis=0), np.tile(theta[:2], (n, 1)), atol=0.035)
+    np.testing.assert_allclose(rows.std(axis=0), np.tile(theta[2:4] ** 2, (n, 1)), atol=0.025)
+
+
 @pytest.mark.parametrize("name", TASK_NAMES)
 def test_simulate_rejects_wrong_parameter_shapes(name):
     task = get_task(name)
