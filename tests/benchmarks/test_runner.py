@@ -183,6 +183,9 @@ def test_conditioner_dropout_is_a_task_setting_of_the_posterior_flow_only():
     dropout = default_settings("slcp_distractors", 5, 10_000)["network"]["dropout"]
     assert dropout == TASK_CONDITIONER_DROPOUT["slcp_distractors"] > 0
     assert default_settings("slcp", 5, 10_000)["network"]["dropout"] == 0.0
+    # lotka_volterra overfits its 900 training simulations at 10^3, not at 10^4
+    assert default_settings("lotka_volterra", 4, 1_000)["network"]["dropout"] == 0.2
+    assert default_settings("lotka_volterra", 4, 10_000)["network"]["dropout"] == 0.0
     assert coupling_settings({"units": 64, "dropout": 0.0}) == {"dense_args": {"units": 64}}
     with_dropout = {"dense_args": {"units": 32}, "dropout": True, "dropout_prob": 0.1}
     assert coupling_settings({"units": 32, "dropout": 0.1}) == with_dropout
