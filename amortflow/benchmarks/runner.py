@@ -196,7 +196,7 @@ def default_settings(task_name: str, dim_parameters: int, num_simulations: int) 
     max_epochs = 300 if num_simulations <= 20_000 else 60
     return {
         "network": {"num_coupling_layers": layers, "coupling_design": design, "units": units, "dropout": dropout,
-                    "spline_domain": TASK_SPLINE_DOMAIN.get(task_name) if design == "spline" else None},
+                    "spline_domain": TASK_SPLINE_DOMAIN.get(task_name)},
         "batch_size": batch_size,
         "max_epochs": max_epochs,
         "patience": PATIENCE,
