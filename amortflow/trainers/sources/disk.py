@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT_STORED
 from amortflow.exceptions import ArgumentError
 from amortflow.trainers.arrays import Nested, flatten, num_rows, unflatten
 from amortflow.trainers.seeds import SeedTree, Stream
@@ -95,20 +96,22 @@ class PresimulationSource(BatchSource):
     """Shards written by :func:`amortflow.simulation.presimulate_and_save`, streamed from disk."""
 
     mode = "presimulation"
+    pilot_rows = DEFAULT_STANDARDIZATION_PILOT_STORED
 
     def __init__(
         self, path: str | os.PathLike, configurator: Callable, epochs: int, batch_size: int,
-        shuffle_buffer: int, seeds: SeedTree, run: int,
+        shuffle_buffer: int, seeds: SeedTree, run: int, shards: list[Path] | None = None,
     ):  # fmt: skip
         super().__init__(configurator, batch_size, seeds, run)
-        from amortflow.simulation import iter_shard_paths, read_manifest
-
         if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 1:
             raise ArgumentError(f"shuffle_buffer must be an int >= 1 (simulations), received {shuffle_buffer!r}.")
         self.path = Path(path)
         self.epochs, self.shuffle_buffer = int(epochs), shuffle_buffer
-        self.shards = list(iter_shard_paths(self.path))
-        self.num_simulations = _count_simulations(read_manifest(self.path), self.shards)
+        # ``shards`` selects some of the folder's shards (the others are held out for validation).
+        all_shards, sizes = complete_shards(self.path)
+        self.shards = all_shards if shards is None else list(shards)
+        size_of = dict(zip(all_shards, sizes))
+        self.num_simulations = sum(size_of[shard] for shard in self.shards)
 
     def num_epochs(self) -> int:
         return self.epochs
@@ -138,7 +141,10 @@ class PresimulationSource(BatchSource):
                 yield batch
 
 
-def _count_simulations(manifest: dict, shards: list[Path]) -> int:
-    """Simulations in the complete shards, from the manifest's recorded shapes."""
-    entries = {entry["file"]: entry for entry in manifest["shards"].values()}
-    return sum(int(entries[path.name]["shapes"]["prior_draws"][0]) for path in shards)
+def complete_shards(path: Path) -> tuple[list[Path], list[int]]:
+    """The complete shards of a presimulation folder and their numbers of simulations (from the manifest)."""
+    from amortflow.simulation import iter_shard_paths, read_manifest
+
+    shards = list(iter_shard_paths(path))
+    entries = {entry["file"]: entry for entry in read_manifest(path)["shards"].values()}
+    return shards, [int(entries[shard.name]["shapes"]["prior_draws"][0]) for shard in shards]
