@@ -308,6 +308,14 @@ class Amortizer(keras.Model):
             config["standardize"] = self.standardize
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        # A file saved before amortizers standardized (2026-12-07) has no "standardize" entry and
+        # no statistics among its weights: it loads as it was saved, unstandardized.
+        if cls.STANDARDIZED_KEYS and "standardize" not in config:
+            config = {**config, "standardize": False}
+        return cls(**config)
+
     @staticmethod
     def _default_max_rows() -> int:
         return DEFAULT_SAMPLING_MAX_ROWS

@@ -138,7 +138,3 @@ class AmortizedPosteriorLikelihood(Amortizer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

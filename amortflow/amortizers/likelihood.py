@@ -209,9 +209,6 @@ class AmortizedLikelihood(Amortizer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def leading(value) -> int:

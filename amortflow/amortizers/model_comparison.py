@@ -186,7 +186,3 @@ class AmortizedModelComparison(Amortizer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -343,9 +343,6 @@ class AmortizedPosterior(Amortizer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def normalize_latent_dist(latent_dist):

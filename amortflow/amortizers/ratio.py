@@ -230,8 +230,3 @@ class AmortizedRatio(Amortizer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-

@@ -143,3 +143,9 @@ def test_standardize_false_adds_no_state_and_round_trips_its_config():
     config = plain.get_config()
     assert config["standardize"] is False
     assert af.amortizers.AmortizedPosterior.from_config(config).get_config()["standardize"] is False
+
+
+def test_a_config_saved_before_standardization_existed_loads_unstandardized():
+    config = af.amortizers.AmortizedPosterior(tiny_flow(2)).get_config()
+    del config["standardize"]  # what a .keras file written before 2026-12-07 holds
+    assert af.amortizers.AmortizedPosterior.from_config(config).standardize is False
