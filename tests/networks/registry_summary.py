@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from amortflow.networks.summary import (
+    ConvSummary,
     DeepSet,
     HierarchicalNetwork,
     SequenceNetwork,
@@ -187,6 +188,41 @@ def split_index_column(input_dim):
 def split_by_feature(input_dim):
     kwargs = {"summary_dim": 2, "num_conv_layers": 1, "lstm_units": 4, "conv_settings": _CONV}
     return SplitNetwork(input_dim, "split_by_feature", SequenceNetwork, kwargs), normal_input(input_dim)
+
+
+def grid_input(input_dim: int, spatial_dims: int, cells_per_size: int, frames: bool = False):
+    """``make_input`` for fields ``(B, *grid, input_dim)`` with ``cells_per_size * size`` cells per grid axis;
+    with ``frames``, ``(B, size, 8, ..., input_dim)``: ``size`` frames of a fixed grid."""
+
+    def make_input(batch_size, size, rng):
+        grid = (8,) * spatial_dims if frames else (cells_per_size * size,) * spatial_dims
+        lead = (batch_size, size) if frames else (batch_size,)
+        return rng.normal(size=(*lead, *grid, input_dim)).astype("float32")
+
+    return make_input
+
+
+@summary_case("conv_summary_2d", output_dim=5)
+def conv_summary_2d(input_dim):
+    return ConvSummary(summary_dim=5, num_stages=2, filters=4), grid_input(input_dim, 2, 4)
+
+
+@summary_case("conv_summary_1d_gelu_kernel_5", output_dim=3)
+def conv_summary_1d(input_dim):
+    return ConvSummary(summary_dim=3, spatial_dims=1, num_stages=3, filters=4, kernel_size=5, activation="gelu"), \
+        grid_input(input_dim, 1, 8)
+
+
+@summary_case("conv_summary_3d_one_stage", output_dim=4)
+def conv_summary_3d(input_dim):
+    return ConvSummary(summary_dim=4, spatial_dims=3, num_stages=1, filters=4), grid_input(input_dim, 3, 2)
+
+
+@summary_case("conv_summary_frames_then_sequence", output_dim=3)
+def conv_summary_in_time(input_dim):
+    time_network = SequenceNetwork(summary_dim=3, num_conv_layers=1, lstm_units=8, conv_settings=_CONV)
+    net = ConvSummary(summary_dim=4, num_stages=2, filters=4, time_network=time_network)
+    return net, grid_input(input_dim, 2, 0, frames=True)
 
 
 @keras.saving.register_keras_serializable(package="amortflow_tests")

@@ -44,7 +44,7 @@ def shared_case(name):
 def test_registry_has_every_summary_network():
     names = {type(SUMMARY_NETWORKS[c](INPUT_DIM)[0]).__name__ for c in CASES}
     assert {"DeepSet", "SetTransformer", "SequenceNetwork", "TimeSeriesTransformer"} <= names
-    assert {"HierarchicalNetwork", "SplitNetwork"} <= names
+    assert {"HierarchicalNetwork", "SplitNetwork", "ConvSummary"} <= names
 
 
 @pytest.mark.parametrize("name", CASES)
