@@ -27,6 +27,10 @@ class CheckpointError(AmortflowError):
     """A checkpoint folder is missing, empty, corrupt or does not match the amortizer."""
 
 
+class TrainerBusyError(AmortflowError, RuntimeError):
+    """A ``train_*`` call started while another one was running on the same Trainer (e.g. in another thread)."""
+
+
 class NonFiniteLossError(AmortflowError, FloatingPointError):
     """Training produced too many NaN or inf losses in a row."""
 
