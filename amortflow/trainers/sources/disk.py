@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amortflow.exceptions import ArgumentError
+from amortflow.exceptions import ArgumentError, DataError
 from amortflow.trainers.arrays import Nested, flatten, num_rows, unflatten
 from amortflow.trainers.seeds import SeedTree, Stream
 from amortflow.trainers.sources.base import BatchSource
@@ -139,6 +139,16 @@ class PresimulationSource(BatchSource):
 
 
 def _count_simulations(manifest: dict, shards: list[Path]) -> int:
-    """Simulations in the complete shards, from the manifest's recorded shapes."""
+    """Simulations in the complete shards, from the manifest's recorded shapes (checked to fit together)."""
+    from amortflow.simulation.presimulation import layout_difference
+
     entries = {entry["file"]: entry for entry in manifest["shards"].values()}
+    first = entries[shards[0].name]
+    for path in shards[1:]:  # before the first step, not as a Keras error mid-epoch
+        problem = layout_difference(first, entries[path.name])
+        if problem is not None:
+            raise DataError(
+                f"The shards of {path.parent} do not fit together: in {first['file']} {problem}, but {path.name} "
+                f"has shapes {entries[path.name]['shapes']}. Presimulate into separate folders per generative model."
+            )
     return sum(int(entries[path.name]["shapes"]["prior_draws"][0]) for path in shards)
