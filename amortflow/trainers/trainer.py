@@ -89,8 +89,10 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
     configurator : callable, optional
         Raw dict -> configured dict. Default: ``amortizer.default_configurator(generative_model)``.
     checkpoint_path : path, optional
-        Folder for checkpoints. If it holds checkpoints, the trainer resumes from the newest
-        complete one (see the module docstring); if it does not exist, a new run starts there.
+        Folder for checkpoints (made absolute now, so a relative path keeps meaning the same
+        folder). If it holds checkpoints, the trainer verifies them and restores the newest
+        intact one, weights included, before the constructor returns (see the module docstring
+        and ``docs/architecture.md``); if it does not exist, a new run starts there.
     max_to_keep : int, default 3
         Checkpoints kept.
     default_lr : float, default 5e-4
