@@ -200,7 +200,8 @@ class CheckpointStore:
         try:
             reader = tf.train.load_checkpoint(candidate.prefix)
             shapes = reader.get_variable_to_shape_map()
-            values = {name: reader.get_tensor(name) for name in shapes}
+            for name in shapes:  # one at a time: a large model is not held twice in memory
+                reader.get_tensor(name)
         except Exception as exc:  # noqa: BLE001 - damaged files surface as OpError, DataLossError, ...
             raise CheckpointError(
                 f"The TensorFlow files of checkpoint {candidate.prefix} (.index, .data-*) are damaged or "
@@ -214,7 +215,8 @@ class CheckpointStore:
                                       f"state file lists (found {found}).")  # fmt: skip
         iterations = state.get("optimizer_iterations")
         if iterations is not None:
-            saved = values.get(f"optimizer/_iterations/{VALUE_SUFFIX}")
+            key = f"optimizer/_iterations/{VALUE_SUFFIX}"
+            saved = reader.get_tensor(key) if key in shapes else None
             if saved is None or int(saved) != int(iterations):
                 raise CheckpointError(f"Checkpoint {candidate.prefix} holds an optimizer at iteration {saved}, but "
                                       f"its state file records {iterations}.")  # fmt: skip
