@@ -182,7 +182,9 @@ class ResumeMixin:
                 errors.append(f"  {candidate.prefix}: {exc}")
                 logger.warning("Checkpoint %s cannot be restored (%s); trying an older one.", candidate.prefix, exc)
                 continue
-            if buffer is not None:
+            if buffer is not None and self.replay_buffer is not None:
+                self.replay_buffer.load(candidate.buffer_path)  # the user's buffer object (memory=...) stays
+            elif buffer is not None:
                 self.replay_buffer = buffer
             self._apply_state(state, candidate, history, seed)
             self._best_weights = best
@@ -208,8 +210,9 @@ class ResumeMixin:
         buffer = None
         capacity = state.get("buffer_capacity")
         if capacity is not None and (files.get("buffer") or candidate.buffer_path.is_file()):
-            buffer = self.replay_buffer if self.replay_buffer is not None else MemoryReplayBuffer(capacity)
-            buffer.load(candidate.buffer_path)  # reads the whole file before it changes the buffer
+            own = self.replay_buffer
+            buffer = MemoryReplayBuffer(own.capacity if own is not None else capacity)  # a trial copy
+            buffer.load(candidate.buffer_path)
         return state, history, buffer, best
 
     def _load_or_defer(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:

@@ -165,10 +165,11 @@ def test_skipped_steps_are_marked_even_when_their_loss_is_finite(model):
     assert trainer.nonfinite_steps == 2 and int(trainer.optimizer.iterations.numpy()) == 6
 
 
-def test_after_a_nonfinite_stop_the_step_count_ends_at_the_step_that_raised(model):
+@pytest.mark.parametrize("jit", [False, True])
+def test_after_a_nonfinite_stop_the_step_count_ends_at_the_step_that_raised(model, jit):
     amortizer = GradientBomb()
     trainer = Trainer(amortizer, model, configurator=MarkBatches(range(6, 100)), skip_checks=True, steps_per_call=16,
-                      max_nonfinite_in_a_row=3, **SETTINGS)  # fmt: skip
+                      max_nonfinite_in_a_row=3, **{**SETTINGS, "jit_compile": jit})  # fmt: skip
     with pytest.raises(NonFiniteLossError, match="at step 8 "):
         trainer.train_online(epochs=1, iterations_per_epoch=40, batch_size=8)
     # steps 6, 7, 8 skipped; the device ran no step of the 16-step chunk after step 8
