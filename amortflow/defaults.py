@@ -64,6 +64,8 @@ DEFAULT_SPLINE_COUPLING = freeze(
 
 # --- training -------------------------------------------------------------------------
 DEFAULT_LEARNING_RATE = 5e-4
+# EarlyStopper: sbi's NPE rule (see amortflow.trainers.early_stopping for the measurement).
+DEFAULT_EARLY_STOPPING = freeze({"patience": 20, "tolerance": 0.0, "restore_best_weights": True})
 DEFAULT_CLIP_NORM = 1.0
 DEFAULT_MAX_NONFINITE_IN_A_ROW = 10
 
@@ -120,3 +122,8 @@ DEFAULT_MIN_XLA_STEPS = 1000
 DEFAULT_SHUFFLE_BUFFER = 10_000
 # Validation simulations per evaluation call.
 DEFAULT_VALIDATION_BATCH_SIZE = 1024
+# Simulations of the first batches whose features give an amortizer's standardization
+# statistics: 1,000 for modes that simulate while training (the standard error of a mean is
+# then 3 % of a standard deviation), up to 10,000 for data held in memory or on disk.
+DEFAULT_STANDARDIZATION_PILOT = 1000
+DEFAULT_STANDARDIZATION_PILOT_STORED = 10_000

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from amortflow.amortizers.standardization import adapt_standardizers, make_standardizers
 from amortflow.defaults import DEFAULT_SAMPLING_MAX_ROWS
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 
@@ -186,11 +187,58 @@ class Amortizer(keras.Model):
     ``_build_from_record(record)``, which runs one forward pass on dummy inputs with the
     recorded shapes so that every nested weight exists before a ``.keras`` file's weights
     are loaded into it.
+
+    Subclasses that standardize (see :mod:`amortflow.amortizers.standardization`) call
+    :meth:`_init_standardization` with the input keys they standardize, after creating
+    their networks (so that ``standardize=False`` keeps the weight order of the networks).
     """
+
+    #: Input keys standardized when ``standardize=True`` (set by each subclass).
+    STANDARDIZED_KEYS: tuple[str, ...] = ()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._input_record = None  # JSON string: shapes of the inputs seen first
+        self.standardize = False
+        self.standardizers = {}
+
+    # --- standardization ------------------------------------------------------------------
+    def _init_standardization(self, standardize: bool) -> None:
+        if not isinstance(standardize, bool):
+            raise ArgumentError(f"standardize must be True or False, received {standardize!r}.")
+        self.standardize = standardize
+        self.standardizers = make_standardizers(self.STANDARDIZED_KEYS, standardize)
+
+    def _standardized(self, key: str, tensor):
+        """``tensor`` through the standardizer of ``key`` (unchanged without one)."""
+        layer = self.standardizers.get(key)
+        return tensor if layer is None else layer(tensor)
+
+    def _standardization_log_det(self, key: str):
+        """``log |det du/dv|`` of the standardizer of ``key`` (0.0 without one)."""
+        layer = self.standardizers.get(key)
+        return 0.0 if layer is None else layer.log_det_forward()
+
+    def _unstandardized(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Standardized draws ``values`` back in the user's units (numpy)."""
+        layer = self.standardizers.get(key)
+        if layer is None or not layer.built:  # never saw this key: still the identity
+            return values
+        return (values * layer.std.numpy() + layer.mean.numpy()).astype(values.dtype, copy=False)
+
+    @property
+    def standardization_pending(self) -> bool:
+        """True when a standardizer that has seen inputs has no statistics yet (see :meth:`adapt_standardization`)."""
+        return any(layer.built and not layer.is_adapted for layer in self.standardizers.values())
+
+    def adapt_standardization(self, input_dict: Mapping) -> list[str]:
+        """Estimate the standardization statistics from configured training inputs.
+
+        Each standardizer not adapted yet takes the mean and standard deviation of its key's
+        features in ``input_dict`` (the Trainer passes a pilot of its first batches). Returns the
+        keys adapted; adapted statistics are never overwritten (they are part of the model).
+        """
+        return adapt_standardizers(self.standardizers, input_dict)
 
     # --- building (for .keras loading) --------------------------------------------------
     def build(self, input_shape=None):
@@ -236,7 +284,8 @@ class Amortizer(keras.Model):
                     f"{type(self).__name__} has a summary_net, so input_dict['summary_conditions'] is required; "
                     f"received keys {sorted(k for k in input_dict if input_dict[k] is not None)}."
                 )
-            summary_outputs = self.summary_net(as_float(summary_conditions, "summary_conditions"), training=training)
+            summary_inputs = self._standardized("summary_conditions", as_float(summary_conditions, "summary_conditions"))
+            summary_outputs = self.summary_net(summary_inputs, training=training)
             parts.append(summary_outputs)
         elif summary_conditions is not None:
             raise ConfigurationError(
@@ -246,7 +295,7 @@ class Amortizer(keras.Model):
             )
         direct = input_dict.get("direct_conditions")
         if direct is not None:
-            parts.append(as_matrix(direct, "direct_conditions"))
+            parts.append(self._standardized("direct_conditions", as_matrix(direct, "direct_conditions")))
         if not parts:
             return None, None
         return (parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)), summary_outputs
@@ -255,6 +304,8 @@ class Amortizer(keras.Model):
     def _base_config(self) -> dict:
         config = super().get_config()
         config["name"] = self.name
+        if self.STANDARDIZED_KEYS:
+            config["standardize"] = self.standardize
         return config
 
     @staticmethod

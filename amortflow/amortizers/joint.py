@@ -61,6 +61,18 @@ class AmortizedPosteriorLikelihood(Amortizer):
             return input_dict[key]
         return input_dict
 
+    @property
+    def standardization_pending(self) -> bool:
+        """True when either part still needs its standardization statistics."""
+        return self.amortized_posterior.standardization_pending or self.amortized_likelihood.standardization_pending
+
+    def adapt_standardization(self, input_dict: Mapping) -> list[str]:
+        """Adapt each part's standardization on its part of a joint input dict; returns ``"part/key"`` names."""
+        check_input_dict("AmortizedPosteriorLikelihood.adapt_standardization", input_dict, _KEYS)
+        posterior = self.amortized_posterior.adapt_standardization(input_dict["posterior_inputs"])
+        likelihood = self.amortized_likelihood.adapt_standardization(input_dict["likelihood_inputs"])
+        return [f"posterior_inputs/{k}" for k in posterior] + [f"likelihood_inputs/{k}" for k in likelihood]
+
     def call(self, input_dict, training=False):
         """``((z, log_det_J) of the posterior, (z, log_det_J) of the likelihood)`` for flow networks."""
         check_input_dict("AmortizedPosteriorLikelihood", input_dict, _KEYS)

@@ -50,13 +50,20 @@ class AmortizedLikelihood(Amortizer):
         (``InvertibleNetwork(num_params=d)``, ``MaskedAutoregressiveFlow``, ``MixtureDensityNetwork``).
     latent_dist : None, "normal", "student_t" or a distribution object, optional
         Base distribution of a flow surrogate.
+    standardize : bool, default True
+        Standardize the observables and the conditions per feature with statistics that the
+        Trainer estimates from the training data (see :mod:`amortflow.amortizers.standardization`);
+        ``log q(x | theta)`` and synthetic data stay in the user's units.
     """
 
-    def __init__(self, surrogate_net, latent_dist=None, **kwargs):
+    STANDARDIZED_KEYS = ("observables", "conditions")
+
+    def __init__(self, surrogate_net, latent_dist=None, standardize: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.summary_net = None  # observations enter the surrogate directly
         self.surrogate_net = maybe_deserialize(surrogate_net)
         self.latent_dist = normalize_latent_dist(latent_dist)
+        self._init_standardization(standardize)
 
     @property
     def data_dim(self) -> int:
@@ -80,6 +87,8 @@ class AmortizedLikelihood(Amortizer):
                 f"observables {describe_shape(observables)} and conditions {describe_shape(conditions)} "
                 "must have the same number of data sets (first axis)."
             )
+        obs = self._standardized("observables", obs)
+        cond = self._standardized("conditions", cond)
         if obs.shape.rank == 2:
             return obs, cond, 1
         n_obs = tf.shape(obs)[1]
@@ -105,6 +114,7 @@ class AmortizedLikelihood(Amortizer):
         """Per-observation log densities ``(B, N)`` (``(B, 1)`` for fixed-size data)."""
         rows, cond, n_obs = self.flatten(observables, conditions)
         log_prob = self.surrogate_net.log_prob(rows, cond, latent_dist=self.latent_dist, training=training)
+        log_prob = log_prob + self._standardization_log_det("observables")
         return tf.reshape(log_prob, (-1, n_obs)), n_obs
 
     def compute_loss(self, input_dict, training=False):
@@ -161,8 +171,10 @@ class AmortizedLikelihood(Amortizer):
         n_samples = check_positive_int("n_samples", n_samples)
         self._remember_inputs({"conditions": cond})
         draws, _ = sample_chunked(
-            lambda c, n, s: as_numpy(self.surrogate_net.sample(n, c, latent_dist=self.latent_dist, seed=s)),
-            lambda start, stop: tf.convert_to_tensor(cond[start:stop]),
+            lambda c, n, s: self._unstandardized(
+                "observables", as_numpy(self.surrogate_net.sample(n, c, latent_dist=self.latent_dist, seed=s))
+            ),
+            lambda start, stop: self._standardized("conditions", tf.convert_to_tensor(cond[start:stop])),
             cond.shape[0],
             n_samples,
             self.data_dim,

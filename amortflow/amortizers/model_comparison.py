@@ -53,9 +53,15 @@ class AmortizedModelComparison(Amortizer):
         callable ``f(model_indices (B, M), outputs (B, M)) -> (B,) or scalar`` replaces it.
     kl_weight : float, default 0.01
         Weight of the Dirichlet KL regularizer of the evidential loss.
+    standardize : bool, default True
+        Standardize the conditions per feature with statistics that the Trainer estimates from
+        the training data (see :mod:`amortflow.amortizers.standardization`).
     """
 
-    def __init__(self, inference_net, summary_net=None, loss_fun=None, kl_weight: float = 0.01, **kwargs):
+    STANDARDIZED_KEYS = ("summary_conditions", "direct_conditions")
+
+    def __init__(self, inference_net, summary_net=None, loss_fun=None, kl_weight: float = 0.01,
+                 standardize: bool = True, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.inference_net = maybe_deserialize(inference_net)
         self.summary_net = maybe_deserialize(summary_net)
@@ -72,6 +78,7 @@ class AmortizedModelComparison(Amortizer):
             raise ArgumentError(f"kl_weight must be >= 0, received {kl_weight!r}.")
         self.loss_fun = loss_fun
         self.kl_weight = float(kl_weight)
+        self._init_standardization(standardize)
 
     @property
     def head(self) -> str:

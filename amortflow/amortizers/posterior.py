@@ -69,6 +69,11 @@ class AmortizedPosterior(Amortizer):
         generative model whose prior has bounded support.
     bounded_sampling : {"reject", "none"}, default "reject"
         ``"reject"``: rejection sampling to ``prior_bounds``; ``"none"``: ignore them.
+    standardize : bool, default True
+        Standardize the parameters and both kinds of condition per feature, with means and
+        standard deviations that the Trainer estimates from the training data before the first
+        step (see :mod:`amortflow.amortizers.standardization`). Draws and densities stay in the
+        user's units: ``log q(theta | x) = log q_u(u | x) - sum(log std)``, ``u = (theta - mean) / std``.
 
     Examples
     --------
@@ -84,6 +89,7 @@ class AmortizedPosterior(Amortizer):
         summary_loss_fun=None,
         prior_bounds=None,
         bounded_sampling: str = "reject",
+        standardize: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +109,9 @@ class AmortizedPosterior(Amortizer):
         if prior_bounds is not None:
             self.set_prior_bounds(*prior_bounds)
         self.seed_generator = keras.random.SeedGenerator(20240601)
+        self._init_standardization(standardize)
+
+    STANDARDIZED_KEYS = ("parameters", "summary_conditions", "direct_conditions")
 
     @property
     def num_params(self) -> int:
@@ -158,17 +167,18 @@ class AmortizedPosterior(Amortizer):
         check_input_dict("AmortizedPosterior", input_dict, ("parameters",))
         self._remember_inputs(input_dict)
         condition, summary_outputs = self.summarize(input_dict, training)
-        z, log_det_J = self.inference_net(self._parameters(input_dict), condition, training=training)
+        parameters = self._standardized("parameters", self._parameters(input_dict))
+        z, log_det_J = self.inference_net(parameters, condition, training=training)
+        log_det_J = log_det_J + self._standardization_log_det("parameters")
         return (z, log_det_J, summary_outputs) if return_summary else (z, log_det_J)
 
     def _log_prob_tensor(self, input_dict: Mapping, training: bool = False):
         check_input_dict("AmortizedPosterior", input_dict, ("parameters",))
         self._remember_inputs(input_dict)
         condition, summary_outputs = self.summarize(input_dict, training)
-        log_prob = self.inference_net.log_prob(
-            self._parameters(input_dict), condition, latent_dist=self.latent_dist, training=training
-        )
-        return log_prob, summary_outputs
+        parameters = self._standardized("parameters", self._parameters(input_dict))
+        log_prob = self.inference_net.log_prob(parameters, condition, latent_dist=self.latent_dist, training=training)
+        return log_prob + self._standardization_log_det("parameters"), summary_outputs
 
     def compute_loss(self, input_dict, training=False):
         """Mean negative log posterior of the batch (+ the summary loss, if any); a scalar tensor."""
@@ -216,7 +226,9 @@ class AmortizedPosterior(Amortizer):
             flat = draws[start:stop].reshape(-1, draws.shape[-1])
             if condition is not None:
                 condition = tf.repeat(condition, n_draws, axis=0)
+            flat = self._standardized("parameters", tf.convert_to_tensor(flat))
             log_prob = self.inference_net.log_prob(flat, condition, latent_dist=self.latent_dist)
+            log_prob = log_prob + self._standardization_log_det("parameters")
             pieces.append(tf.reshape(log_prob, (stop - start, n_draws)))
         return to_numpy_or_tensor(tf.concat(pieces, axis=0), to_numpy_flag)
 
@@ -281,7 +293,7 @@ class AmortizedPosterior(Amortizer):
 
     def _draw(self, condition, n_draws: int, seed: int | None) -> np.ndarray:
         draws = self.inference_net.sample(n_draws, condition, latent_dist=self.latent_dist, seed=seed)
-        draws = to_numpy(draws)
+        draws = self._unstandardized("parameters", to_numpy(draws))
         return draws[None] if condition is None else draws
 
     # --- integration with the rest of amortflow -------------------------------------------

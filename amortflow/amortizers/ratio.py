@@ -67,6 +67,9 @@ class AmortizedRatio(Amortizer):
         Odds of "some candidate is joint" versus "all marginal" in ``"nre_c"``.
     seed : int, default 0
         Seed of the in-batch shuffling that builds marginal pairs.
+    standardize : bool, default True
+        Standardize the parameters and conditions per feature with statistics that the Trainer
+        estimates from the training data (see :mod:`amortflow.amortizers.standardization`).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class AmortizedRatio(Amortizer):
         loss: str = "nre_a",
         gamma: float = 1.0,
         seed: int = 0,
+        standardize: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -97,6 +101,9 @@ class AmortizedRatio(Amortizer):
         self.gamma = float(gamma)
         self.seed = int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self._init_standardization(standardize)
+
+    STANDARDIZED_KEYS = ("parameters", "summary_conditions", "direct_conditions")
 
     # --- logits ---------------------------------------------------------------------------
     def conditions(self, input_dict: Mapping, training: bool = False) -> tf.Tensor:
@@ -111,7 +118,8 @@ class AmortizedRatio(Amortizer):
 
     def logits(self, parameters, conditions, training: bool = False) -> tf.Tensor:
         """Classifier logits ``(B,)`` for parameter rows and condition rows."""
-        logits = self.classifier_net(as_matrix(parameters, "parameters"), conditions, training=training)
+        parameters = self._standardized("parameters", as_matrix(parameters, "parameters"))
+        logits = self.classifier_net(parameters, conditions, training=training)
         return tf.reshape(logits, (-1,))
 
     def call(self, input_dict, training=False):

@@ -84,7 +84,7 @@ def run_mcmc_benchmark(
         As in :func:`~amortflow.benchmarks.runner.run_npe_benchmark`.
     method : {"nle", "nre"}
     settings : dict, optional
-        Overrides of :func:`~amortflow.benchmarks.runner.default_settings` (``network`` sets NLE's
+        Overrides of :func:`protocol_settings` (``network`` sets NLE's
         flow; NRE's ``ratio`` entry overrides :data:`DEFAULT_RATIO`). The networks see the parameters
         z-scored with the prior's mean and standard deviation (recorded as ``parameter_scaling``).
     mcmc : dict, optional
@@ -94,7 +94,7 @@ def run_mcmc_benchmark(
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {sorted(METHODS)}, received {method!r}.")
     # NLE models the flat data vector and NRE's classifier reads it whole: no set summary network.
-    defaults = {"parameter_space": "identity", "set_summary_dim": None,
+    defaults = {**protocol_settings(bench_dim_parameters(task), num_simulations),
                 **({"ratio": dict(DEFAULT_RATIO)} if method == "nre" else {})}
     bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
                                 c2st_classifier, defaults=defaults)  # fmt: skip
@@ -126,13 +126,36 @@ def run_mcmc_benchmark(
     )  # fmt: skip
 
 
+def bench_dim_parameters(task: str) -> int:
+    from amortflow.benchmarks.tasks import get_task
+
+    return get_task(task).dim_parameters
+
+
+def protocol_settings(dim_parameters: int, num_simulations: int) -> dict[str, Any]:
+    """Training settings of the NLE/NRE protocol (the same for every task).
+
+    Conditioners of 64 units up to 2 x 10^4 simulations (128 above); batch size 64 up to 2,000
+    simulations, 128 above; at most 300 epochs up to 2 x 10^4 simulations, 60 above; 10 % held out
+    for validation, stopping after 20 epochs without a lower validation loss (sbi's rule).
+    """
+    return {
+        "network": {"num_coupling_layers": default_coupling_layers(dim_parameters), "coupling_design": "affine",
+                    "units": 64 if num_simulations <= 20_000 else 128, "dropout": 0.0, "spline_domain": None},
+        "batch_size": 64 if num_simulations <= 2_000 else 128,
+        "max_epochs": 300 if num_simulations <= 20_000 else 60,
+        "patience": 20,
+        "validation_fraction": 0.1,
+        "learning_rate": 5e-4,
+        "parameter_space": "identity",
+    }  # fmt: skip
+
+
 def _likelihood_network(task: str, dim_parameters: int, settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """NLE's own flow choices, where the user's ``settings["network"]`` does not set them.
 
-    NLE's flow models the data given theta, so the per-task choices measured for NPE's posterior
-    flow (:data:`~amortflow.benchmarks.runner.SPLINE_TASKS`, task layer counts, conditioner dropout)
-    do not carry over: sir's posterior got splines on 2026-12-04, while its NLE was measured with
-    affine couplings (C2ST 0.568).
+    NLE's flow models the data given theta: splines for the tasks in :data:`LIKELIHOOD_SPLINE_TASKS`,
+    affine couplings elsewhere, no dropout.
     """
     requested = (settings or {}).get("network") or {}
     defaults = {

@@ -36,60 +36,13 @@ from amortflow.exceptions import ArgumentError
 
 logger = logging.getLogger("amortflow")
 
-#: Tasks whose posteriors are multimodal or curved (two_moons: crescents, gaussian_mixture:
-#: a broad and a narrow component, slcp: four symmetric modes), or cut off by the prior's box
-#: (gaussian_linear_uniform): rational-quadratic spline couplings; the others get affine couplings.
-#: sir: splines over the raw parameters measured best at 10^4 (C2ST over 10 observations, seeds
-#: 1 and 2, 2026-12-04): 0.560 and 0.564, against affine over log theta 0.619 and 0.622,
-#: splines over log theta 0.607 and 0.587, affine over raw theta 0.613 (seed 1).
-SPLINE_TASKS = frozenset({"two_moons", "gaussian_mixture", "slcp", "slcp_distractors", "inverse_kinematics",
-                          "gaussian_linear_uniform", "sir"})  # fmt: skip
-#: Coupling layers where the default (4, or 5 for ``D >= 5``) was measured worse.
-#: gaussian_linear_uniform at 10^4 (5 observations, 2026-12-03): spline couplings overfit within
-#: 8-19 epochs with 5 layers (C2ST 0.610); with 3 layers (6 couplings) 0.589, with 2 0.590,
-#: against 0.613 for the earlier default (5 affine layers over logit-transformed parameters).
-#: Not a general rule: bernoulli_glm with 3 affine layers was worse (0.641 against 0.616).
-#: Since 2026-12-04 4 layers with conditioner dropout (TASK_CONDITIONER_DROPOUT), 10 observations:
-#: 0.559 and 0.565 for seeds 1 and 2, against 0.579 and 0.589 with 3 layers without dropout.
-TASK_COUPLING_LAYERS = {"gaussian_linear_uniform": 4}
-#: Dropout rate in the posterior flow's coupling conditioners where it was measured better (none
-#: elsewhere). slcp_distractors at 10^4 (10 observations, 2026-12-04): its 92 distractor entries let
-#: the conditioners overfit (best validation epoch 22 of 42); with dropout 0.2 C2ST 0.841 and 0.850
-#: for seeds 1 and 2, with 0.1 0.859 and 0.872, without 0.908 and 0.894 (128 units: 0.904,
-#: residual conditioners: 0.900, seed 2). gaussian_linear_uniform: see TASK_COUPLING_LAYERS (seed 2
-#: with 3 layers and dropout 0.1: 0.580).
-TASK_CONDITIONER_DROPOUT = {"slcp_distractors": 0.2, "gaussian_linear_uniform": 0.2}
-#: Budgets up to this many simulations count as small (batch 64, :data:`SMALL_BUDGET_DROPOUT`).
-SMALL_BUDGET = 2_000
-#: Conditioner dropout at small budgets only, where a task's flow was measured to overfit there.
-#: lotka_volterra at 10^3 (10 observations, 2026-12-04): best validation epoch 7 of 27 without;
-#: dropout 0.2 gives 0.971 / 0.972 (seeds 1 / 2) against 0.993 / 0.983, but at 10^4 0.939 against
-#: 0.892 (seed 1), so it stays off above :data:`SMALL_BUDGET`.
-SMALL_BUDGET_DROPOUT = {"lotka_volterra": 0.2}
-#: Half-width ``b`` of the spline couplings' box ``[-b, b]^2`` where the library default (5) was
-#: measured worse. The first ActNorm standardizes the parameters, so a uniform prior spans only
-#: +-sqrt(3) = +-1.73 and a box of +-5 spends most of its 16 bins where no mass is (sbi's NSF
-#: uses +-3). gaussian_mixture at 10^4 (10 observations, S = 10,000, 2026-12-04), seeds 1 / 2:
-#: +-3 0.566 / 0.563, against 0.593 / 0.583 with +-5; +-2 was worse (0.606, seed 1), as were a
-#: learnable permutation (0.577 / 0.575) and logit parameters (0.601 / 0.607). Not better
-#: elsewhere (seed 1 unless noted): slcp 0.874 / 0.873 against 0.876 / 0.867, two_moons 0.559
-#: against 0.547, gaussian_linear_uniform 0.584 against 0.581.
-TASK_SPLINE_DOMAIN = {"gaussian_mixture": 3.0}
-#: Tasks whose data are exchangeable draws (``Task.exchangeable_draws``) that the posterior network
-#: reads as a set, through a :class:`~amortflow.networks.DeepSet` with this summary dimension,
-#: instead of as one flat vector (``Benchmark(data_layout="set")``). The order of the draws carries
-#: no information: a permutation-invariant summary network has that built in, a flow conditioned
-#: on the flat vector has to learn it from the simulations.
-#: slcp (four 2-D points) at 10^4, 10 observations, S = 10,000 (2026-12-04): seeds 1 / 2
-#: 0.769 / 0.779, against 0.876 / 0.867 as a flat vector (sbi NSF on the flat vector: 0.851 / 0.825).
-SET_SUMMARY_TASKS = {"slcp": 16}
-#: Tasks with log-normal priors whose posteriors are learned over ``log theta`` (``parameter_space="log"``;
-#: lotka_volterra at 10^4: 0.877 against 0.917 over raw theta with affine couplings, 5 observations).
-#: sir, also log-normal, does better on its raw parameters with spline couplings (see SPLINE_TASKS).
-LOG_PARAMETER_TASKS = frozenset({"lotka_volterra"})
-VALIDATION_FRACTION = 0.1
-#: Epochs without a lower validation loss before training stops (sbi's NPE default).
-PATIENCE = 20
+#: The README's fixed-budget recipe ("A fixed simulation budget"), which every NPE run follows:
+#: ``AmortizedPosterior(InvertibleNetwork(num_params=D))`` with the library's defaults,
+#: ``Trainer(amortizer, generative_model=model)`` and ``train_offline(sims, epochs=300, batch_size=128)``,
+#: whose default early stopping holds out 10 % of the simulations (at least 100) and ends with the
+#: weights of the lowest validation loss after 20 epochs without a new one. ``epochs`` is a cap.
+RECIPE_BATCH_SIZE = 128
+RECIPE_MAX_EPOCHS = 300
 C2ST_CLASSIFIERS = ("benchmark", "early_stopping")
 
 
@@ -169,51 +122,22 @@ class NPEBenchmarkResult:
 
 # --- settings -----------------------------------------------------------------------------
 def default_settings(task_name: str, dim_parameters: int, num_simulations: int) -> dict[str, Any]:
-    """Network and training settings for a task and budget.
+    """The settings of an NPE run: the README recipe, the same for every task and budget.
 
-    Coupling layers: 4 (5 for ``D >= 5``), 64 units up to 2 x 10^4 simulations (128 above);
-    splines for multimodal or truncated posteriors (:data:`SPLINE_TASKS`), task exceptions in
-    :data:`TASK_COUPLING_LAYERS`; conditioner dropout only where :data:`TASK_CONDITIONER_DROPOUT`
-    (or, up to :data:`SMALL_BUDGET` simulations, :data:`SMALL_BUDGET_DROPOUT`) sets it, a narrower spline box where :data:`TASK_SPLINE_DOMAIN` sets it. Batch size 64 up to
-    2,000 simulations, 128 above; at most 300 epochs up to 2 x 10^4 simulations, 60 above, and
-    early stopping (:data:`PATIENCE`) usually ends training before the cap. Log-parameters for the
-    tasks in :data:`LOG_PARAMETER_TASKS`; ``parameter_space="logit"`` is available as a setting.
-    A DeepSet over the data's draws for the tasks in :data:`SET_SUMMARY_TASKS` (``set_summary_dim``;
-    None reads the data as one vector).
+    ``network`` holds overrides of :class:`~amortflow.networks.InvertibleNetwork`'s defaults (none:
+    a run with overrides is an experiment and is labelled by its recorded settings). The arguments
+    are kept so that other protocols (:mod:`~amortflow.benchmarks.mcmc_methods`) can extend them.
     """
-    design = "spline" if task_name in SPLINE_TASKS else "affine"
-    # Small networks: with 128-unit, 8-layer flows the validation loss of gaussian_linear at
-    # 10^4 simulations was lowest after 2 epochs and rose afterwards (overfitting).
-    layers = TASK_COUPLING_LAYERS.get(task_name, default_coupling_layers(dim_parameters))
-    dropout = TASK_CONDITIONER_DROPOUT.get(task_name, 0.0)
-    if num_simulations <= SMALL_BUDGET:
-        dropout = SMALL_BUDGET_DROPOUT.get(task_name, dropout)
-    units = 64 if num_simulations <= 20_000 else 128
-    batch_size = 64 if num_simulations <= SMALL_BUDGET else 128
-    # Cap 300 up to 2 x 10^4: at 10^4 a cap of 100 cut sir, gaussian_mixture and
-    # inverse_kinematics off while their validation loss still fell (best epoch 97-100 of 100),
-    # where sbi's NPE trained 130-200 epochs; early stopping ends the others sooner.
-    max_epochs = 300 if num_simulations <= 20_000 else 60
-    return {
-        "network": {"num_coupling_layers": layers, "coupling_design": design, "units": units, "dropout": dropout,
-                    "spline_domain": TASK_SPLINE_DOMAIN.get(task_name)},
-        "batch_size": batch_size,
-        "max_epochs": max_epochs,
-        "patience": PATIENCE,
-        "validation_fraction": VALIDATION_FRACTION,
-        "learning_rate": 5e-4,
-        "parameter_space": _parameter_space(task_name),
-        "set_summary_dim": SET_SUMMARY_TASKS.get(task_name),
-    }
+    return {"network": {}, "batch_size": RECIPE_BATCH_SIZE, "max_epochs": RECIPE_MAX_EPOCHS}
 
 
 def default_coupling_layers(dim_parameters: int) -> int:
-    """Coupling layers of a benchmark flow without a task exception: 4, or 5 for ``D >= 5``."""
+    """Coupling layers of the likelihood flow of NLE benchmark runs: 4, or 5 for ``D >= 5``."""
     return 5 if dim_parameters >= 5 else 4
 
 
 def coupling_settings(net_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``coupling_settings`` of a benchmark flow: the conditioners' width and, if set, their dropout
+    """``coupling_settings`` of an NLE benchmark flow: the conditioners' width and, if set, their dropout
     rate and the spline box ``[-b, b]^2`` (``spline_domain = b``)."""
     settings: dict[str, Any] = {"dense_args": {"units": int(net_cfg["units"])}}
     if net_cfg.get("dropout"):
@@ -223,10 +147,6 @@ def coupling_settings(net_cfg: Mapping[str, Any]) -> dict[str, Any]:
         half_width = float(net_cfg["spline_domain"])
         settings["default_domain"] = (-half_width, half_width, -half_width, half_width)
     return settings
-
-
-def _parameter_space(task_name: str) -> str:
-    return "log" if task_name in LOG_PARAMETER_TASKS else "identity"
 
 
 def machine_info() -> dict[str, Any]:
@@ -292,15 +212,16 @@ def run_npe_benchmark(
     raw = simulate_budget(bench, num_simulations, seed)
     simulate_seconds = time.perf_counter() - start
 
-    amortizer = _make_amortizer(bench, config, raw["prior_draws"], raw["sim_data"], seed)
+    amortizer, trainer = build_estimator(bench, config["network"], seed, progress)
     start = time.perf_counter()
-    trained = _train(bench, amortizer, raw, config, seed, progress)
+    trained = train_as_readme(trainer, raw, config)
     train_seconds = time.perf_counter() - start
     logger.info("%s: trained on %d simulations in %.1f s (%d epochs).", task, num_simulations, train_seconds,
                 trained["epochs"])  # fmt: skip
 
     observations = list(range(1, num_observations + 1))
-    c2st_values, times = _score(bench, amortizer, observations, num_posterior_samples, seed, c2st_classifier)
+    c2st_values, times = _score(bench, amortizer, trainer.configurator, observations, num_posterior_samples, seed,
+                                c2st_classifier)  # fmt: skip
     return NPEBenchmarkResult(
         task=task,
         num_simulations=num_simulations,
@@ -345,8 +266,7 @@ def prepare_run(task: str, num_simulations: int, num_observations: int, num_post
     config["c2st_classifier"] = c2st_classifier
     if epochs is not None:
         config["max_epochs"] = _positive("epochs", epochs)
-    layout = "set" if config.get("set_summary_dim") else "vector"
-    return Benchmark(task, parameter_space=config["parameter_space"], data_layout=layout), config
+    return Benchmark(task, parameter_space=config.get("parameter_space", "identity")), config
 
 
 def simulate_budget(bench, num_simulations: int, seed: int) -> dict:
@@ -357,34 +277,35 @@ def simulate_budget(bench, num_simulations: int, seed: int) -> dict:
     return bench.generative_model(int(num_simulations), rng=np.random.default_rng([int(seed), int(num_simulations)]))
 
 
-def _make_amortizer(bench, config: Mapping, prior_draws: np.ndarray, sim_data: np.ndarray, seed: int):
+def build_estimator(bench, network_overrides: Mapping[str, Any] | None = None, seed: int = 1, progress: bool = False):
+    """The README's amortizer and trainer for ``bench``: ``(amortizer, trainer)``.
+
+    ``AmortizedPosterior(InvertibleNetwork(num_params=D))`` with the library's defaults
+    (standardized parameters and data, prior bounds adopted from the prior's support by the
+    default configurator) and ``Trainer(amortizer, generative_model=model, seed=seed)``.
+    """
     import keras
 
     from amortflow.amortizers import AmortizedPosterior
-    from amortflow.networks import DeepSet, InvertibleNetwork
+    from amortflow.networks import InvertibleNetwork
+    from amortflow.trainers import Trainer
 
     keras.utils.set_random_seed(int(seed))
-    net_cfg = config["network"]
-    # The first ActNorm standardizes the parameters from a few hundred prior draws (as the
-    # network sees them: in its parameter space), so that spline couplings (domain
-    # [-5, 5]) and the zero-initialised couplings see unit scale.
-    pilot = bench.configurator({"prior_draws": prior_draws[:500], "sim_data": sim_data[:500]})
-    net = InvertibleNetwork(
-        num_params=bench.task.dim_parameters,
-        num_coupling_layers=net_cfg["num_coupling_layers"],
-        coupling_design=net_cfg["coupling_design"],
-        coupling_settings=coupling_settings(net_cfg),
-        permutation=net_cfg.get("permutation", "fixed"),
-        act_norm_init=np.asarray(pilot["parameters"], dtype=np.float64),
-    )
-    summary_net = DeepSet(summary_dim=int(config["set_summary_dim"])) if bench.data_layout == "set" else None
-    amortizer = AmortizedPosterior(net, summary_net=summary_net)
-    bounds = bench.prior.support_bounds()
-    # Like sbi, draws outside the prior's support are rejected (only where the support is bounded,
-    # and not for log- or logit-parameters, whose draws map back inside the support).
-    if bench.parameter_space.is_identity and bounds is not None and (np.isfinite(bounds[0]).any() or np.isfinite(bounds[1]).any()):
-        amortizer.set_prior_bounds(*bounds)
-    return amortizer
+    amortizer = AmortizedPosterior(InvertibleNetwork(num_params=bench.task.dim_parameters, **(network_overrides or {})))
+    trainer = Trainer(amortizer=amortizer, generative_model=bench.generative_model, seed=int(seed), progress=progress)
+    return amortizer, trainer
+
+
+def train_as_readme(trainer, raw: Mapping, config: Mapping) -> dict:
+    """``trainer.train_offline(raw, epochs=max_epochs, batch_size=batch_size)`` with its default early stopping.
+
+    Returns ``{"epochs": trained epochs, "best_epoch": epoch of the lowest validation loss}``.
+    """
+    history = trainer.train_offline(raw, epochs=int(config["max_epochs"]), batch_size=int(config["batch_size"]),
+                                    save_checkpoint=False)  # fmt: skip
+    losses = history["val_losses"]
+    best_epoch = int(losses["Epoch"].iloc[int(np.argmin(losses["Loss"].to_numpy()))]) if len(losses) else trainer.epoch
+    return {"epochs": trainer.epoch, "best_epoch": best_epoch}
 
 
 def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress: bool, configurator=None) -> dict:
@@ -421,12 +342,13 @@ def _train(bench, amortizer, raw: Mapping, config: Mapping, seed: int, progress:
     return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best}
 
 
-def _score(bench, amortizer, observations: list[int], n_samples: int, seed: int, classifier: str) -> tuple[list[float], dict]:
+def _score(bench, amortizer, configurator, observations: list[int], n_samples: int, seed: int,
+           classifier: str) -> tuple[list[float], dict]:  # fmt: skip
     values, times = [], {"sample_seconds": 0.0, "reference_seconds": 0.0, "c2st_seconds": 0.0}
     for i in observations:
         start = time.perf_counter()
-        draws = amortizer.sample(bench.configured_observation(i), n_samples, seed=int(seed) * 1000 + i, squeeze=True)
-        draws = bench.to_task_parameters(draws)
+        conf = configurator({"sim_data": bench.observation(i)})
+        draws = amortizer.sample(conf, n_samples, seed=int(seed) * 1000 + i, squeeze=True)
         times["sample_seconds"] += time.perf_counter() - start
         value, reference_s, c2st_s = c2st_against_reference(bench, i, draws, seed, classifier)
         values.append(value)

@@ -71,6 +71,7 @@ class LoopMixin:
         run, resumed = self._select_run(source)
         with distributed_scope(self.strategy):  # weights and optimizer slots are created mirrored under a strategy
             self._ensure_built(source)
+            self._adapt_standardization(source)
             if self.strategy is not None:
                 separate_replica_random_streams(self.strategy, self.amortizer)
             if resumed:
@@ -87,6 +88,21 @@ class LoopMixin:
         self._loop(source, run, stopper, validation, settings, bool(save_checkpoint) and self._store is not None)
         self._restore_best_weights(stopper)
         return self.history.as_dict()
+
+    def _adapt_standardization(self, source: BatchSource) -> None:
+        """Before an amortizer's first step: its standardization statistics from a pilot of the training data.
+
+        Restored or earlier-trained amortizers keep theirs (``standardization_pending`` is False).
+        """
+        if not getattr(self.amortizer, "standardization_pending", False):
+            return
+        pilot = source.pilot(source.pilot_rows)
+        if pilot is None:
+            return
+        features, n_simulations = pilot
+        keys = self.amortizer.adapt_standardization(features)
+        logger.info("Standardization statistics of %s estimated from %d simulations (%s).", ", ".join(keys),
+                    n_simulations, source.mode)  # fmt: skip
 
     def _restore_best_weights(self, stopper: EarlyStopper | None) -> None:
         """At the end of a run with ``restore_best_weights``: back to the lowest-validation-loss epoch."""

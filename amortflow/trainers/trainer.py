@@ -58,7 +58,10 @@ from amortflow.trainers.sources import (
     RoundsSource,
     StreamingSource,
 )
+from amortflow.trainers.sources.disk import complete_shards
+from amortflow.trainers.sources.rows import concat_raw, raw_num_rows
 from amortflow.trainers.step import CompiledStep
+from amortflow.trainers.validation_split import split_shards, split_simulations, splittable
 
 logger = logging.getLogger("amortflow")
 
@@ -287,32 +290,92 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
 
     def train_offline(self, simulations_dict: Mapping, epochs: int, batch_size: int, save_checkpoint: bool = True,
-                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
+                      optimizer=None, reuse_optimizer: bool = False, early_stopping="auto", validation_sims=None,
                       **kwargs) -> dict:  # fmt: skip
-        """Train on a raw simulation dict held in memory, reshuffled every epoch.
+        """Train on a raw simulation dict held in memory, reshuffled every epoch, until the validation loss stops falling.
 
         The dict is configured once up front when the configurator is row-wise (checked),
-        otherwise batch by batch. ``ceil(n / batch_size)`` steps per epoch.
+        otherwise batch by batch. ``ceil(n / batch_size)`` steps per epoch; ``epochs`` is an upper bound.
+
+        Parameters
+        ----------
+        early_stopping : "auto", bool, dict or EarlyStopper, default "auto"
+            ``"auto"`` and ``True``: stop after 20 epochs without a new lowest validation loss and
+            end with the weights of the lowest (:class:`EarlyStopper`'s defaults). Without
+            ``validation_sims``, 10 % of the simulations (at least 100; see
+            :mod:`amortflow.trainers.validation_split`) are held out for it, which ``"auto"`` does
+            only when at least 200 single-model simulations are given (else it trains all
+            ``epochs``, and says so in the log) and ``True`` insists on. ``False``: all ``epochs``.
+        Others
+            As in :meth:`train_online`.
         """
         if not isinstance(simulations_dict, Mapping):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
+        run_index = self._next_run_index()
+        simulations_dict, validation_sims, early_stopping = self._hold_out_validation(
+            simulations_dict, early_stopping, validation_sims, run_index
+        )
         source = OfflineSource(simulations_dict, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
-                               self.seeds, self._next_run_index())  # fmt: skip
+                               self.seeds, run_index)  # fmt: skip
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def _hold_out_validation(self, raw: Mapping, early_stopping, validation_sims, run_index: int):
+        """Resolve fixed-budget early stopping: ``(training raw, validation_sims, early_stopping)``."""
+        if early_stopping is False or early_stopping is None:
+            return raw, validation_sims, False
+        resolved = True if early_stopping == "auto" else early_stopping
+        if validation_sims is not None:
+            return raw, validation_sims, resolved
+        if early_stopping == "auto" and not splittable(raw):
+            logger.info("train_offline: no validation_sims and too few (or multi-model) simulations to hold some "
+                        "out, so no early stopping: training runs all its epochs.")  # fmt: skip
+            return raw, None, False
+        training, validation = split_simulations(raw, self.seeds.rng(Stream.VALIDATION, run_index, 1))
+        logger.info("train_offline: %d of the %d simulations are held out for validation (early stopping); "
+                    "training on %d.", raw_num_rows(validation), raw_num_rows(raw), raw_num_rows(training))  # fmt: skip
+        return training, validation, resolved
 
     def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
                                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
-                                 optimizer=None, reuse_optimizer: bool = False, early_stopping=False,
+                                 optimizer=None, reuse_optimizer: bool = False, early_stopping="auto",
                                  validation_sims=None, **kwargs) -> dict:  # fmt: skip
         """Stream the shards of :func:`~amortflow.simulation.presimulate_and_save` from disk.
 
         Each epoch visits the shards in a new random order and mixes their simulations in a
         shuffle buffer of ``shuffle_buffer`` simulations: at most that many plus one shard are
         in memory, so data larger than RAM works. ``ceil(n / batch_size)`` steps per epoch.
+
+        ``early_stopping`` works as in :meth:`train_offline`; without ``validation_sims`` whole
+        shards holding 10 % of the simulations (at least 100, at most 10,000) are held out, which
+        ``"auto"`` does only where that leaves at least as many to train on.
         """
-        source = PresimulationSource(path, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
-                                     shuffle_buffer, self.seeds, self._next_run_index())  # fmt: skip
+        epochs, batch_size, run_index = _pos("epochs", epochs), _pos("batch_size", batch_size), self._next_run_index()
+        source = PresimulationSource(path, self.configure, epochs, batch_size, shuffle_buffer, self.seeds, run_index)
+        if early_stopping is not False and early_stopping is not None and validation_sims is None:
+            source, validation_sims, early_stopping = self._hold_out_shards(source, early_stopping, run_index)
+        elif early_stopping == "auto":
+            early_stopping = validation_sims is not None
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+
+    def _hold_out_shards(self, source: PresimulationSource, early_stopping, run_index: int):
+        """``(source over the training shards, validation raw dict, early_stopping)`` of a presimulation run."""
+        from amortflow.simulation import load_shard
+
+        sizes = [size for shard, size in zip(*complete_shards(source.path)) if shard in set(source.shards)]
+        try:
+            training, held_out = split_shards(source.shards, sizes, self.seeds.rng(Stream.VALIDATION, run_index, 1))
+        except ArgumentError:
+            if early_stopping != "auto":
+                raise
+            logger.info("train_from_presimulation: no validation_sims and too few shards to hold some out, so no "
+                        "early stopping: training runs all its epochs.")  # fmt: skip
+            return source, None, False
+        validation = concat_raw([load_shard(shard) for shard in held_out])
+        logger.info("train_from_presimulation: %d shard(s) with %d simulations are held out for validation "
+                    "(early stopping).", len(held_out), raw_num_rows(validation))  # fmt: skip
+        source = PresimulationSource(source.path, source.configurator, source.epochs, source.batch_size,
+                                     source.shuffle_buffer, self.seeds, run_index, shards=training)  # fmt: skip
+        return source, validation, True if early_stopping == "auto" else early_stopping
 
     def train_streaming(self, epochs: int, iterations_per_epoch: int, batch_size: int, stream=None,
                         buffer_capacity: int = 1000, watermark: int | None = None, policy: str = "fifo",

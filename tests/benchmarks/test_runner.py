@@ -5,7 +5,7 @@ import pytest
 
 import amortflow.diagnostics
 from amortflow.benchmarks import Benchmark
-from amortflow.benchmarks.runner import LOG_PARAMETER_TASKS, NPEBenchmarkResult, default_settings, run_npe_benchmark
+from amortflow.benchmarks.runner import NPEBenchmarkResult, default_settings, run_npe_benchmark
 from amortflow.cli import main
 from amortflow.exceptions import ArgumentError
 
@@ -57,32 +57,44 @@ def test_tiny_run_gives_a_well_formed_result_that_round_trips(tmp_path, recorded
     assert loaded.to_dict()["c2st_sd"] == pytest.approx(np.std(result.c2st, ddof=1))
 
 
-def test_settings_follow_dimension_and_budget():
-    assert default_settings("two_moons", 2, 10_000)["network"]["coupling_design"] == "spline"
-    assert default_settings("gaussian_linear", 10, 10_000)["network"]["coupling_design"] == "affine"
-    assert default_settings("gaussian_linear", 10, 10_000)["network"]["num_coupling_layers"] == 5
-    assert default_settings("gaussian_linear_uniform", 10, 10_000)["network"]["num_coupling_layers"] == 4
-    assert default_settings("gaussian_linear", 10, 100_000)["batch_size"] > default_settings("x", 10, 1000)["batch_size"]
+def test_every_task_and_budget_gets_the_same_readme_recipe():
+    settings = {(task, n): default_settings(task, dim, n) for task, dim in (("two_moons", 2), ("slcp", 5))
+                for n in (1_000, 100_000)}  # fmt: skip
+    assert all(value == {"network": {}, "batch_size": 128, "max_epochs": 300} for value in settings.values())
 
 
-def test_log_parameter_tasks_learn_log_theta_and_are_scored_in_task_units(monkeypatch, recorded_c2st):
-    assert all(Benchmark(name).has_positive_prior() for name in LOG_PARAMETER_TASKS)
-    assert default_settings("lotka_volterra", 4, 10_000)["parameter_space"] == "log"
-    # sir's prior is log-normal too, but its posterior measured better over the raw parameters
-    assert default_settings("sir", 2, 10_000)["parameter_space"] == "identity"
-    assert default_settings("sir", 2, 10_000)["network"]["coupling_design"] == "spline"
-    assert default_settings("gaussian_linear_uniform", 10, 10_000)["parameter_space"] == "identity"
-    assert default_settings("slcp", 5, 10_000)["parameter_space"] == "identity"
-    # the scoring plumbing only: prior draws stand in for the (MCMC) reference posterior
+def _without_names(config):
+    """A Keras config without its layers' automatic names (``amortized_posterior_1`` vs ``_2``)."""
+    if isinstance(config, dict):
+        return {key: _without_names(value) for key, value in config.items() if key != "name"}
+    if isinstance(config, list):
+        return [_without_names(value) for value in config]
+    return config
+
+
+def test_the_runner_builds_the_objects_of_the_readme_code(monkeypatch, recorded_c2st):
+    import amortflow as af
+    from amortflow.benchmarks import runner
+
+    built = []
+    build = runner.build_estimator
+    monkeypatch.setattr(runner, "build_estimator", lambda *args: built.append(build(*args)) or built[-1])
     monkeypatch.setattr(Benchmark, "reference_posterior_samples",
                         lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
     result = run_npe_benchmark("sir", num_simulations=300, num_observations=1, epochs=1, seed=2,
-                               num_posterior_samples=200, c2st_classifier="benchmark",
-                               settings={"parameter_space": "log"})  # fmt: skip
-    assert result.settings["parameter_space"] == "log"
+                               num_posterior_samples=200)  # fmt: skip
+    amortizer, trainer = built[0]
+    # what the README tells a user to write, for this task's model
+    bench = Benchmark("sir")
+    readme = af.amortizers.AmortizedPosterior(af.networks.InvertibleNetwork(num_params=bench.task.dim_parameters))
+    readme_trainer = af.trainers.Trainer(amortizer=readme, generative_model=bench.generative_model)
+    assert _without_names(amortizer.get_config()) == _without_names(readme.get_config())
+    assert type(trainer.configurator) is type(readme_trainer.configurator)
+    np.testing.assert_array_equal(amortizer.prior_bounds[0], readme.prior_bounds[0])
+    # sir's log-normal prior bounds the support at 0: every scored draw is positive
     draws = recorded_c2st[0][1]
-    # exp of the network's draws: all positive (gamma's log-values sit near log 0.125 = -2.1)
     assert draws.shape == (200, 2) and np.all(draws > 0) and np.all(np.isfinite(draws))
+    assert result.settings["network"] == {} and result.settings["batch_size"] == 128
 
 
 @pytest.mark.parametrize("kwargs", [{"num_simulations": 0}, {"num_observations": 11}, {"epochs": 0}])
@@ -177,20 +189,6 @@ def test_mcmc_benchmark_arguments_are_checked():
         run_mcmc_benchmark("sir", 100, settings={"parameter_space": "log"})
 
 
-def test_conditioner_dropout_is_a_task_setting_of_the_posterior_flow_only():
-    from amortflow.benchmarks.runner import TASK_CONDITIONER_DROPOUT, coupling_settings
-
-    dropout = default_settings("slcp_distractors", 5, 10_000)["network"]["dropout"]
-    assert dropout == TASK_CONDITIONER_DROPOUT["slcp_distractors"] > 0
-    assert default_settings("slcp", 5, 10_000)["network"]["dropout"] == 0.0
-    # lotka_volterra overfits its 900 training simulations at 10^3, not at 10^4
-    assert default_settings("lotka_volterra", 4, 1_000)["network"]["dropout"] == 0.2
-    assert default_settings("lotka_volterra", 4, 10_000)["network"]["dropout"] == 0.0
-    assert coupling_settings({"units": 64, "dropout": 0.0}) == {"dense_args": {"units": 64}}
-    with_dropout = {"dense_args": {"units": 32}, "dropout": True, "dropout_prob": 0.1}
-    assert coupling_settings({"units": 32, "dropout": 0.1}) == with_dropout
-
-
 def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
     from amortflow.benchmarks import mcmc_methods
 
@@ -217,40 +215,9 @@ def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
     assert seen["dropout"] == 0.2
 
 
-def test_a_task_spline_box_reaches_the_spline_couplings_only():
-    from amortflow.benchmarks.runner import TASK_SPLINE_DOMAIN, coupling_settings
-    from amortflow.networks import InvertibleNetwork
+def test_slcp_data_are_read_as_a_flat_vector_by_every_method(monkeypatch):
+    from amortflow.benchmarks import mcmc_methods
 
-    network = default_settings("gaussian_mixture", 2, 10_000)["network"]
-    assert network["spline_domain"] == TASK_SPLINE_DOMAIN["gaussian_mixture"] == 3.0
-    assert coupling_settings(network)["default_domain"] == (-3.0, 3.0, -3.0, 3.0)
-    assert default_settings("two_moons", 2, 10_000)["network"]["spline_domain"] is None
-    affine = coupling_settings({**network, "coupling_design": "affine"})
-    assert "default_domain" not in affine
-    InvertibleNetwork(num_params=2, num_coupling_layers=1, coupling_design="affine", coupling_settings=affine)
-    flow = InvertibleNetwork(num_params=2, num_coupling_layers=1, coupling_design="spline",
-                             coupling_settings=coupling_settings(network))  # fmt: skip
-    assert flow.couplings[0].transform.default_domain == (-3.0, 3.0, -3.0, 3.0)
-
-
-def test_set_summary_tasks_read_their_draws_through_a_deep_set(monkeypatch, recorded_c2st):
-    from amortflow.benchmarks import mcmc_methods, runner
-    from amortflow.networks import DeepSet
-
-    assert default_settings("slcp", 5, 10_000)["set_summary_dim"] == runner.SET_SUMMARY_TASKS["slcp"]
-    assert default_settings("slcp_distractors", 5, 10_000)["set_summary_dim"] is None
-    built = []
-    make = runner._make_amortizer
-    monkeypatch.setattr(runner, "_make_amortizer", lambda *args: built.append(make(*args)) or built[-1])
-    # the scoring plumbing only: prior draws stand in for the (slow, SMC) reference posterior
-    monkeypatch.setattr(Benchmark, "reference_posterior_samples",
-                        lambda self, i, n, rng=0, **_: self.task.sample_prior(n, np.random.default_rng(rng)))  # fmt: skip
-    result = run_npe_benchmark("slcp", num_simulations=300, num_observations=1, epochs=1, seed=2,
-                               num_posterior_samples=200, c2st_classifier="benchmark")  # fmt: skip
-    assert isinstance(built[0].summary_net, DeepSet) and result.settings["set_summary_dim"] == 16
-    draws = recorded_c2st[0][1]
-    assert draws.shape == (200, 5) and np.all(np.abs(draws) <= 3.0)
-    # NLE and NRE read the flat data vector
     seen = {}
 
     def stop_after_config(bench, method, config, seed):
@@ -260,4 +227,4 @@ def test_set_summary_tasks_read_their_draws_through_a_deep_set(monkeypatch, reco
     monkeypatch.setattr(mcmc_methods, "_make_amortizer", stop_after_config)
     with pytest.raises(RuntimeError, match="stop"):
         mcmc_methods.run_mcmc_benchmark("slcp", 100, method="nre", num_observations=1)
-    assert seen["set_summary_dim"] is None and seen["layout"] == "vector"
+    assert seen["layout"] == "vector"

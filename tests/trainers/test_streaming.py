@@ -15,6 +15,7 @@ import pytest
 
 import amortflow as af
 from amortflow.trainers import Trainer
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT
 
 from .conftest import D, N_OBS, make_model
 
@@ -61,7 +62,9 @@ def test_streaming_training_learns_the_analytic_posterior(client, caplog):
         # a given stream stays open: it still serves batches after training
         assert stream.next_batch(4)["sim_data"].shape == (4, N_OBS, D)
         stats = stream.stats()
-        assert stats["active"] and stats["batches_drawn"] == epochs * iterations + 1
+        # the steps, the batch above, and the pilot batches of the amortizer's standardization statistics
+        pilot_batches = -(-min(DEFAULT_STANDARDIZATION_PILOT, capacity) // batch_size)
+        assert stats["active"] and stats["batches_drawn"] == epochs * iterations + 1 + pilot_batches
         assert stats["buffer_fill"] <= capacity and stats["seen_max"] > 0 and stats["seen_mean"] > 0
     finally:
         stream.close()
@@ -93,6 +96,8 @@ def test_a_stream_built_by_the_trainer_is_closed_afterwards(client, monkeypatch)
     history = trainer.train_streaming(2, 4, 16, buffer_capacity=100, watermark=50, policy="reservoir", client=client)
     assert len(history["train_losses"]) == 8
     assert len(closed) == 1 and closed[0].policy == "reservoir" and closed[0].buffer_capacity == 100
-    assert closed[0].stats()["batches_drawn"] == 8 and not closed[0].stats()["active"]
+    # the standardization pilot: one buffer's worth (capacity 100), at most the first epoch's 4 batches
+    pilot_batches = min(-(-100 // 16), 4)
+    assert closed[0].stats()["batches_drawn"] == 8 + pilot_batches and not closed[0].stats()["active"]
     # the client given to the stream is the caller's: it is still usable
     assert client.submit(sum, [1, 2]).result() == 3

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.trainers.arrays import Nested, as_float32, num_rows, shape_signature, stack
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT
+from amortflow.trainers.arrays import Nested, as_float32, concatenate, map_arrays, num_rows, shape_signature, stack
 from amortflow.trainers.seeds import SeedTree
 
 
@@ -51,6 +52,8 @@ class BatchSource:
     """
 
     mode = "base"
+    #: Simulations whose features give the amortizer's standardization statistics (see :meth:`pilot`).
+    pilot_rows = DEFAULT_STANDARDIZATION_PILOT
 
     def __init__(self, configurator: Callable, batch_size: int, seeds: SeedTree, run: int):
         self.configurator = configurator
@@ -93,6 +96,22 @@ class BatchSource:
         """The configurator's output as float32 arrays."""
         return as_float32(self.configurator(raw))
 
+    def pilot(self, max_rows: int) -> tuple[Nested, int] | None:
+        """Feature rows of the run's first batches, for the amortizer's standardization statistics.
+
+        Takes the batches of epoch 0 (the ones training starts with, so nothing extra is
+        simulated for good) until they hold ``max_rows`` simulations, and flattens every leaf to
+        ``(rows, features)``: set and time axes are pooled, so batches whose set sizes differ can
+        be joined. Returns ``(feature rows, number of simulations)``, or None when the epoch has no batch.
+        """
+        pieces, rows = [], 0
+        for batch in self.epoch_batches(0, 0):
+            pieces.append(map_arrays(_feature_rows, batch))
+            rows += num_rows(batch)
+            if rows >= max_rows:
+                break
+        return (concatenate(pieces), rows) if pieces else None
+
     def chunks(self, start_epoch: int, start_iteration: int, steps_per_call: int) -> Iterator[Chunk]:
         """All chunks of the run from ``(start_epoch, start_iteration)`` on."""
         for epoch in range(start_epoch, self.num_epochs()):
@@ -123,3 +142,9 @@ def seed_global_numpy(model: Any, seeds: SeedTree, *position: int) -> None:
         from amortflow.trainers.seeds import Stream
 
         np.random.seed(seeds.legacy_seed(Stream.ONLINE, *position))
+
+
+def _feature_rows(array: np.ndarray) -> np.ndarray:
+    """``(B, ..., d)`` -> ``(B * ..., d)``; a vector ``(B,)`` is one feature."""
+    array = np.asarray(array)
+    return array.reshape(-1, 1) if array.ndim == 1 else array.reshape(-1, array.shape[-1])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT_STORED
 from amortflow.exceptions import ArgumentError, DataError
 from amortflow.trainers.arrays import Nested, flatten, num_rows, unflatten
 from amortflow.trainers.seeds import SeedTree, Stream
@@ -95,20 +96,22 @@ class PresimulationSource(BatchSource):
     """Shards written by :func:`amortflow.simulation.presimulate_and_save`, streamed from disk."""
 
     mode = "presimulation"
+    pilot_rows = DEFAULT_STANDARDIZATION_PILOT_STORED
 
     def __init__(
         self, path: str | os.PathLike, configurator: Callable, epochs: int, batch_size: int,
-        shuffle_buffer: int, seeds: SeedTree, run: int,
+        shuffle_buffer: int, seeds: SeedTree, run: int, shards: list[Path] | None = None,
     ):  # fmt: skip
         super().__init__(configurator, batch_size, seeds, run)
-        from amortflow.simulation import iter_shard_paths, read_manifest
-
         if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 1:
             raise ArgumentError(f"shuffle_buffer must be an int >= 1 (simulations), received {shuffle_buffer!r}.")
         self.path = Path(path)
         self.epochs, self.shuffle_buffer = int(epochs), shuffle_buffer
-        self.shards = list(iter_shard_paths(self.path))
-        self.num_simulations = _count_simulations(read_manifest(self.path), self.shards)
+        # ``shards`` selects some of the folder's shards (the others are held out for validation).
+        all_shards, sizes = complete_shards(self.path)
+        self.shards = all_shards if shards is None else list(shards)
+        size_of = dict(zip(all_shards, sizes))
+        self.num_simulations = sum(size_of[shard] for shard in self.shards)
 
     def num_epochs(self) -> int:
         return self.epochs
@@ -138,17 +141,24 @@ class PresimulationSource(BatchSource):
                 yield batch
 
 
-def _count_simulations(manifest: dict, shards: list[Path]) -> int:
-    """Simulations in the complete shards, from the manifest's recorded shapes (checked to fit together)."""
+def complete_shards(path: Path) -> tuple[list[Path], list[int]]:
+    """The complete shards of a presimulation folder and their numbers of simulations (from the manifest).
+
+    The shards are checked to fit together before the first step (keys, ranks, last axes), so
+    that a folder mixed by another generative model fails with both shards named instead of
+    with a Keras error mid-epoch.
+    """
+    from amortflow.simulation import iter_shard_paths, read_manifest
     from amortflow.simulation.presimulation import layout_difference
 
-    entries = {entry["file"]: entry for entry in manifest["shards"].values()}
+    shards = list(iter_shard_paths(path))
+    entries = {entry["file"]: entry for entry in read_manifest(path)["shards"].values()}
     first = entries[shards[0].name]
-    for path in shards[1:]:  # before the first step, not as a Keras error mid-epoch
-        problem = layout_difference(first, entries[path.name])
+    for shard in shards[1:]:
+        problem = layout_difference(first, entries[shard.name])
         if problem is not None:
             raise DataError(
-                f"The shards of {path.parent} do not fit together: in {first['file']} {problem}, but {path.name} "
-                f"has shapes {entries[path.name]['shapes']}. Presimulate into separate folders per generative model."
+                f"The shards of {path} do not fit together: in {first['file']} {problem}, but {shard.name} "
+                f"has shapes {entries[shard.name]['shapes']}. Presimulate into separate folders per generative model."
             )
-    return sum(int(entries[path.name]["shapes"]["prior_draws"][0]) for path in shards)
+    return shards, [int(entries[shard.name]["shapes"]["prior_draws"][0]) for shard in shards]

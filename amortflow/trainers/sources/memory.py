@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT_STORED
 from amortflow.exceptions import ArgumentError
 from amortflow.trainers.arrays import Nested
 from amortflow.trainers.seeds import SeedTree, Stream
@@ -30,6 +31,7 @@ class OfflineSource(BatchSource):
     """A fixed set of simulations, reshuffled every epoch (``ceil(n / batch_size)`` steps per epoch)."""
 
     mode = "offline"
+    pilot_rows = DEFAULT_STANDARDIZATION_PILOT_STORED
 
     def __init__(
         self, simulations_dict: Mapping, configurator: Callable, epochs: int, batch_size: int, seeds: SeedTree, run: int

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT
 from amortflow.trainers.arrays import Nested
 from amortflow.trainers.seeds import SeedTree, Stream
 from amortflow.trainers.sources.base import BatchSource
@@ -43,6 +44,11 @@ class StreamingSource(BatchSource):
         self.stream = stream
         self.epochs = int(epochs)
         self.iterations_per_epoch = int(iterations_per_epoch)
+
+    @property
+    def pilot_rows(self) -> int:
+        # A pilot larger than the buffer would only count its simulations several times.
+        return min(DEFAULT_STANDARDIZATION_PILOT, int(self.stream.buffer_capacity))
 
     def num_epochs(self) -> int:
         return self.epochs
