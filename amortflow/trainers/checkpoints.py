@@ -247,8 +247,8 @@ class CheckpointStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         candidate = self.candidate(number)
         files = {"buffer": buffer is not None, "best": best is not None}
-        write_json_atomic(candidate.state_path,
-                          {**state, "checkpoint_number": number, "format_version": FORMAT_VERSION, "files": files})  # fmt: skip
+        header = {"checkpoint_number": number, "format_version": FORMAT_VERSION, "files": files}
+        write_json_atomic(candidate.state_path, {**state, **header})
         if buffer is not None:
             buffer.save(candidate.buffer_path)
         if best is not None:

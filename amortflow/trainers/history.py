@@ -51,7 +51,7 @@ class LossHistory:
         self.csv = {"rows": 0, "bytes": 0, "crc32": 0}  # what the CSV on disk holds
 
     # --- recording ---------------------------------------------------------------------
-    def add_steps(self, epoch: int, first_iteration: int, losses: np.ndarray, skipped: np.ndarray | None = None) -> None:
+    def add_steps(self, epoch: int, first_iteration: int, losses: np.ndarray, skipped: np.ndarray | None = None):
         """Record ``len(losses)`` steps of ``epoch`` starting at ``first_iteration`` (1-based).
 
         ``losses`` has shape ``(n, k)``: the objective first, then any extra components;

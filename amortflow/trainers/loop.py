@@ -193,7 +193,8 @@ class LoopMixin:
             self.nonfinite_steps += 1
             step, iteration = first_step + i + 1, chunk.first_iteration + i + 1
             epoch = run["start_epoch"] + chunk.epoch + 1
-            logger.warning("Non-finite loss or gradient at step %d (epoch %d, iteration %d): update skipped.", step, epoch, iteration)
+            logger.warning("Non-finite loss or gradient at step %d (epoch %d, iteration %d): update skipped.",
+                           step, epoch, iteration)  # fmt: skip
             if self._nonfinite_in_a_row >= max_bad:
                 saved = self._save_bad_batch(unstack_index(chunk.data, i))
                 raise NonFiniteLossError(
