@@ -27,6 +27,14 @@ class CheckpointError(AmortflowError):
     """A checkpoint folder is missing, empty, corrupt or does not match the amortizer."""
 
 
+class ModelFileError(AmortflowError, OSError):
+    """A saved amortizer (``.keras`` file) is missing, truncated, corrupt or not a Keras archive."""
+
+
+class TrainerBusyError(AmortflowError, RuntimeError):
+    """A ``train_*`` call started while another one was running on the same Trainer (e.g. in another thread)."""
+
+
 class NonFiniteLossError(AmortflowError, FloatingPointError):
     """Training produced too many NaN or inf losses in a row."""
 

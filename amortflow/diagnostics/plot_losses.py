@@ -21,7 +21,7 @@ from amortflow.diagnostics._plot_utils import (
 from amortflow.exceptions import ShapeError
 
 #: Bookkeeping columns of a loss history; every other numeric column is a loss.
-INDEX_COLUMNS = ("epoch", "iteration", "step", "round", "time")
+INDEX_COLUMNS = ("epoch", "iteration", "step", "round", "time", "skipped")
 
 
 def _as_frame(losses: Any, name: str) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def plot_losses(
     ----------
     train_losses : DataFrame, Series, dict or array-like
         One row per training step. Every numeric column except bookkeeping ones ("Epoch",
-        "Iteration", "Step", "Round", "Time") is a loss and gets its own panel. Arrays of
+        "Iteration", "Step", "Round", "Time", "Skipped") is a loss and gets its own panel. Arrays of
         shape (steps,) or (steps, n_losses) work too.
     val_losses : same types, optional
         One row per validation (usually per epoch). Columns are matched to the training losses

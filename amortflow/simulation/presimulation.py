@@ -117,9 +117,7 @@ def presimulate_and_save(
         if shard_is_complete(folder, manifest, index):
             continue
         raw = simulate_shard(generative_model, batch_size, children[index], seed_global)
-        manifest["shards"][str(index)] = write_shard(folder, index, raw)
-        manifest.setdefault("keys", manifest["shards"][str(index)]["keys"])
-        write_json(folder / MANIFEST_NAME, manifest)
+        record_shard(folder, manifest, index, write_shard(folder, index, raw))
         written += 1
     logger.info("presimulate_and_save: wrote %d shard(s), kept %d complete one(s) in %s.", written, n_batches - written, folder)
     return [folder / shard_name(i) for i in range(n_batches)]
@@ -159,6 +157,45 @@ def start_manifest(folder: Path, model: Any, batch_size: int, n_batches: int, se
         )
     manifest["n_batches"] = max(manifest["n_batches"], n_batches)
     return manifest
+
+
+def record_shard(folder: Path, manifest: dict, index: int, entry: dict) -> None:
+    """Add shard ``index`` to the manifest (written at once), unless its layout differs from the others'.
+
+    A folder resumed with another generative model would otherwise mix shards of different
+    shapes, and training would fail mid-epoch with an error that names no shard; the new shard
+    is deleted instead and a :class:`DataError` names both layouts.
+    """
+    reference = next((other for key, other in sorted(manifest["shards"].items()) if key != str(index)), None)
+    problem = None if reference is None else layout_difference(reference, entry)
+    if problem is not None:
+        (folder / entry["file"]).unlink(missing_ok=True)
+        raise DataError(
+            f"{folder} holds shards whose {problem} ({reference['file']}: {_layout(reference)}), but the new shard "
+            f"{entry['file']} has {_layout(entry)}; it was not kept. The folder was written by another generative "
+            "model: use another folder, or overwrite=True to replace its shards."
+        )
+    manifest["shards"][str(index)] = entry
+    manifest.setdefault("keys", entry["keys"])
+    write_json(folder / MANIFEST_NAME, manifest)
+
+
+def layout_difference(a: dict, b: dict) -> str | None:
+    """How two shard entries differ in what training needs equal: keys, ranks, last axes (None if they do not).
+
+    Middle axes may differ (e.g. ``sim_data (B, n_obs, d)`` with a per-shard ``n_obs`` context).
+    """
+    if a["keys"] != b["keys"]:
+        return f"keys are {a['keys']}"
+    for key in a["keys"]:
+        shape_a, shape_b = a["shapes"][key], b["shapes"][key]
+        if len(shape_a) != len(shape_b) or shape_a[-1:] != shape_b[-1:] or (key == "prior_draws" and shape_a != shape_b):
+            return f"'{key}' has shape {tuple(shape_a)}"
+    return None
+
+
+def _layout(entry: dict) -> str:
+    return ", ".join(f"{key} {tuple(entry['shapes'][key])}" for key in entry["keys"])
 
 
 def simulate_shard(model: Callable, batch_size: int, child: np.random.SeedSequence, seed_global: bool) -> dict:

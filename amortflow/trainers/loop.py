@@ -8,7 +8,9 @@ a checkpoint (optionally also every ``checkpoint_every`` steps).
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,9 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
-from amortflow.exceptions import ArgumentError, NonFiniteLossError
+from amortflow.exceptions import ArgumentError, NonFiniteLossError, TrainerBusyError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.best_weights import BestWeights
+from amortflow.trainers.building import check_like_training
 from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.distributed import separate_replica_random_streams
 from amortflow.trainers.early_stopping import EarlyStopper
@@ -33,9 +36,33 @@ logger = logging.getLogger("amortflow")
 NONFINITE_BATCH_FILE = "nonfinite_batch.npz"
 
 
+def one_run_at_a_time(method):
+    """Refuse a second ``train_*`` call while one runs on the same trainer.
+
+    Two runs interleaving on one trainer would mix their steps, counters and history rows
+    (and race on the weights); a clear error is better than a silently wrong history.
+    """
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        lock = self.__dict__.setdefault("_run_lock", threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise TrainerBusyError(
+                f"This Trainer is already training (in another thread); {method.__name__} cannot run at the same time. "
+                "Wait for the other train_* call to return, or give each thread its own Trainer and amortizer."
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return guarded
+
+
 class LoopMixin:
     """The run loop of :class:`~amortflow.trainers.Trainer`."""
 
+    @one_run_at_a_time
     def _train(self, source: BatchSource, save_checkpoint, optimizer, reuse_optimizer, early_stopping,
                validation_sims, overrides: Mapping) -> dict:  # fmt: skip
         settings = self.call_settings(overrides)
@@ -142,18 +169,19 @@ class LoopMixin:
         return EpochProgress(epoch, source.steps_in_epoch(chunk.epoch), chunk.first_iteration, enabled)
 
     def _train_chunk(self, chunk: Chunk, run: dict, bar: EpochProgress, max_bad: int, mode: str) -> None:
-        losses, finite = self._compiled.train(chunk.data)
+        # the device stops at the max_bad-th non-finite step in a row: no step runs after the error's
+        losses, finite = self._compiled.train(chunk.data, self._nonfinite_in_a_row, max_bad)
         if self.history.loss_names is None:
             self.history.loss_names = list(self._compiled.loss_names or ["Loss"])
-        first_step = self.step
-        self.history.add_steps(run["start_epoch"] + chunk.epoch + 1, chunk.first_iteration + 1, losses)
-        self.step += chunk.n_steps
-        run["epoch_in_run"], run["iteration"] = chunk.epoch, chunk.first_iteration + chunk.n_steps
+        first_step, ran = self.step, len(finite)
+        self.history.add_steps(run["start_epoch"] + chunk.epoch + 1, chunk.first_iteration + 1, losses, skipped=~finite)
+        self.step += ran
+        run["epoch_in_run"], run["iteration"] = chunk.epoch, chunk.first_iteration + ran
         if not finite.all():
             self._count_nonfinite(finite, chunk, run, first_step, max_bad, mode)
         else:
             self._nonfinite_in_a_row = 0
-        bar.update(chunk.n_steps, run["iteration"], float(losses[-1, 0]), self.history.running_mean,
+        bar.update(ran, run["iteration"], float(losses[-1, 0]), self.history.running_mean,
                    current_learning_rate(self.optimizer))  # fmt: skip
 
     def _count_nonfinite(self, finite: np.ndarray, chunk: Chunk, run: dict, first_step: int, max_bad: int, mode: str):
@@ -165,7 +193,8 @@ class LoopMixin:
             self.nonfinite_steps += 1
             step, iteration = first_step + i + 1, chunk.first_iteration + i + 1
             epoch = run["start_epoch"] + chunk.epoch + 1
-            logger.warning("Non-finite loss at step %d (epoch %d, iteration %d): update skipped.", step, epoch, iteration)
+            logger.warning("Non-finite loss or gradient at step %d (epoch %d, iteration %d): update skipped.",
+                           step, epoch, iteration)  # fmt: skip
             if self._nonfinite_in_a_row >= max_bad:
                 saved = self._save_bad_batch(unstack_index(chunk.data, i))
                 raise NonFiniteLossError(
@@ -222,6 +251,8 @@ class LoopMixin:
             model = self._require_model("validation_sims=<int>")
             raw = model(int(validation_sims), rng=self.seeds.rng(Stream.VALIDATION, run_index))
         conf = self.configure(raw)
+        # checked now, not after the first epoch: a validation set that does not fit fails before any step
+        check_like_training(conf, self._input_record, "The configured validation_sims")
         n, size = num_rows(conf, "validation simulations"), DEFAULT_VALIDATION_BATCH_SIZE
         return [(take_rows(conf, slice(a, min(a + size, n))), min(a + size, n) - a) for a in range(0, n, size)]
 

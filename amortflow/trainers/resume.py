@@ -4,7 +4,14 @@ Saved per checkpoint: the amortizer's weights, the optimizer (slots and iteratio
 the learning-rate schedule continues at the right step), Keras' global RNG state, the step
 and epoch counters, the plan and position of the current run, the seed entropy of every
 random stream (see :mod:`~amortflow.trainers.seeds`), the early-stopping state, the loss
-history and the replay buffer.
+history and the replay buffer, and the shapes of the training inputs (so that a trainer
+without a generative model can build the networks and load the weights at construction).
+
+A restore first *verifies* a checkpoint completely: its state file, every tensor of its TF
+files (weights, optimizer slots, seed states; CRC32C), the weights' shapes and the optimizer's
+iteration count against the state file, its replay-buffer and best-weights files, and the
+training-history rows (count, bytes and CRC32). Only then are the weights loaded. A checkpoint
+that fails is skipped with a WARNING naming it and why, and the next older one is tried.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 from amortflow.exceptions import CheckpointError
 from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.buffers import MemoryReplayBuffer
+from amortflow.trainers.building import build_from_record, input_record
 from amortflow.trainers.checkpoints import Candidate
 from amortflow.trainers.history import LossHistory
 from amortflow.trainers.optimizers import make_optimizer, optimizer_config, optimizer_from_config
@@ -41,7 +49,7 @@ class ResumeMixin:
         self._restored_state: dict | None = None
         self._deferred_weights: Candidate | None = None
         self._best_weights: BestWeights | None = None  # for EarlyStopper(restore_best_weights=True)
-        self._rows_on_disk = 0
+        self._input_record: dict | None = None  # shapes of the configured training inputs
         self._last_saved_step: int | None = None
         self.last_checkpoint: str | None = None
         self.nonfinite_steps = 0
@@ -139,6 +147,7 @@ class ResumeMixin:
             "amortizer": {"class": type(self.amortizer).__name__, "weights": [list(w.shape) for w in self.amortizer.weights]},
             "optimizer_iterations": None if self.optimizer is None else int(self.optimizer.iterations.numpy()),
             "buffer_capacity": None if self.replay_buffer is None else self.replay_buffer.capacity,
+            "inputs": self._input_record,
         }
 
     def save_checkpoint(self) -> str | None:
@@ -148,7 +157,7 @@ class ResumeMixin:
         if self._run is not None and self.optimizer is not None:
             self._run["optimizer_config"] = optimizer_config(self.optimizer)
         self._store.folder.mkdir(parents=True, exist_ok=True)
-        self._rows_on_disk = self.history.append_csv(self._store.history_path, self._rows_on_disk)
+        self.history.append_csv(self._store.history_path)
         objects = self._model_objects()
         if self.optimizer is not None:
             objects["optimizer"] = self.optimizer
@@ -163,33 +172,72 @@ class ResumeMixin:
         return self._forward_done
 
     def _restore(self, candidates: list[Candidate], seed) -> None:
-        """Restore from the newest candidate that loads; fall back to older ones with a WARNING."""
+        """Restore the newest candidate that verifies; skip the others with a WARNING that names them."""
         errors = []
         for candidate in candidates:
             try:
-                state = self._store.read_state(candidate)
-                self._check_compatible(state, candidate)
-                best = BestWeights.load(candidate.best_path) if candidate.best_path.is_file() else None
-                if self._is_built():
-                    self._load_weights(candidate, state, best)
-                else:
-                    self._deferred_weights = candidate
-                buffer_capacity = state.get("buffer_capacity")
-                if buffer_capacity is not None and candidate.buffer_path.is_file():
-                    self.replay_buffer = self.replay_buffer or MemoryReplayBuffer(buffer_capacity)
-                    self.replay_buffer.load(candidate.buffer_path)
-                history = LossHistory.restore(state["history"], self._store.history_path)
+                state, history, buffer, best = self._verify(candidate)
+                self._load_or_defer(candidate, state, best)
             except CheckpointError as exc:
                 errors.append(f"  {candidate.prefix}: {exc}")
                 logger.warning("Checkpoint %s cannot be restored (%s); trying an older one.", candidate.prefix, exc)
                 continue
+            if buffer is not None and self.replay_buffer is not None:
+                self.replay_buffer.load(candidate.buffer_path)  # the user's buffer object (memory=...) stays
+            elif buffer is not None:
+                self.replay_buffer = buffer
             self._apply_state(state, candidate, history, seed)
             self._best_weights = best
+            if errors:
+                logger.warning("Resumed from %s, the newest intact checkpoint; skipped the newer one(s):\n%s\nThey "
+                               "are deleted by the next save.", candidate.prefix, "\n".join(errors))  # fmt: skip
             return
         raise CheckpointError(
             f"No checkpoint in {self._store.folder} could be restored:\n" + "\n".join(errors)
-            + "\nRemove the folder (or pass another checkpoint_path) to start a new run."
+            + f"\nIf only {self._store.history_path.name} is damaged and the loss history of the earlier steps may "
+            "be lost, move that file aside: the newest checkpoint then resumes with those rows as NaN. Otherwise "
+            "pass another checkpoint_path (or move this folder away) to start a new run."
         )
+
+    def _verify(self, candidate: Candidate) -> tuple:
+        """Check every part of ``candidate`` without changing the trainer; return what restoring needs."""
+        state = self._store.read_state(candidate)
+        self._check_compatible(state, candidate)
+        self._store.verify(candidate, state)
+        history = LossHistory.restore(state["history"], self._store.history_path)
+        files = state.get("files") or {}
+        best = BestWeights.load(candidate.best_path) if files.get("best") or candidate.best_path.is_file() else None
+        buffer = None
+        capacity = state.get("buffer_capacity")
+        if capacity is not None and (files.get("buffer") or candidate.buffer_path.is_file()):
+            own = self.replay_buffer
+            buffer = MemoryReplayBuffer(own.capacity if own is not None else capacity)  # a trial copy
+            buffer.load(candidate.buffer_path)
+        return state, history, buffer, best
+
+    def _load_or_defer(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
+        """Load the weights now; build the networks from the recorded input shapes first if needed."""
+        if not self._is_built() and state.get("inputs"):
+            try:
+                build_from_record(self.amortizer, state["inputs"], self.strategy)
+            except Exception as exc:  # noqa: BLE001 - any failure means the record does not fit this amortizer
+                raise CheckpointError(
+                    f"Checkpoint {candidate.prefix} records training inputs {state['inputs']}, which this "
+                    f"{type(self.amortizer).__name__} cannot take ({type(exc).__name__}: {exc})."
+                ) from exc
+            self._forward_done = True
+            self._input_record = state["inputs"]
+        if self._is_built():
+            self._check_compatible(state, candidate)
+            self._load_weights(candidate, state, best)
+            return
+        # checkpoints written before 2026-12-07 record no input shapes: load at the first batch
+        self._deferred_weights = candidate
+        logger.warning(
+            "Checkpoint %s records no input shapes, so the networks cannot be built before they see a batch: "
+            "their weights are loaded at the next train_* call (or pass generative_model=... to the Trainer to "
+            "load them now). Until then the amortizer holds untrained weights.", candidate.prefix,
+        )  # fmt: skip
 
     def _check_compatible(self, state: dict, candidate: Candidate) -> None:
         saved = state.get("amortizer", {})
@@ -214,7 +262,8 @@ class ResumeMixin:
         self._run = state["run"]
         self.history = history
         self.nonfinite_steps = int(state.get("nonfinite_steps", 0))
-        self._rows_on_disk = history.num_steps
+        self._input_record = state.get("inputs") or self._input_record
+        history.truncate_csv(self._store.history_path)  # drop rows written after the checkpoint
         self._last_saved_step = self.step
         self._resume_candidate, self._restored_state = candidate, state
         self.last_checkpoint = candidate.prefix
@@ -226,6 +275,7 @@ class ResumeMixin:
             batch = next(iter(source.epoch_batches(0, 0)))
             self.amortizer.compute_loss(batch, training=False)
             self._forward_done = True
+            self._input_record = input_record(batch)
         if self._deferred_weights is not None:
             candidate, self._deferred_weights = self._deferred_weights, None
             self._check_compatible(self._restored_state, candidate)

@@ -3,7 +3,9 @@
 One call of the compiled function trains on a chunk of ``K`` stacked batches in a
 ``tf.range`` loop: for each batch it computes the loss and gradients, and applies the update
 only when the loss and the gradient norm are finite (``tf.cond``, decided on the device, no
-host synchronisation). The host reads the ``K`` losses and finite-flags back once per call.
+host synchronisation). The host reads the losses and finite-flags back once per call. The
+loop stops early once ``max_in_a_row`` steps in a row were not finite (counting those before
+the call), so that no step runs after the one that ends training.
 
 The input signature leaves the number of steps, the batch size and the middle axes (set
 size, time steps) free, so one trace serves every mode. With XLA (``jit_compile``) the loop
@@ -199,50 +201,62 @@ class CompiledStep:
         specs = [_spec(shape, stacked=True) for _, shape in template if shape is not None]
         paths = [path for path, shape in template if shape is not None]
 
-        def train_chunk(n_steps, *flat):
+        def train_chunk(n_steps, in_a_row, max_in_a_row, *flat):
             # the stacked axis may be padded beyond n_steps (see ``train``); only n_steps are run
             padded = tf.shape(flat[0])[0]
 
-            def body(i, losses, flags):
+            def body(i, bad, losses, flags):
                 if self.strategy is None:
                     batch = unflatten(template, {path: tensor[i] for path, tensor in zip(paths, flat)})
                     values, finite = self._train_one(batch)
                 else:
                     values, finite = self._train_one_distributed([tensor[i] for tensor in flat], template, paths)
-                return i + 1, losses.write(i, values), flags.write(i, finite)
+                bad = tf.where(finite, 0, bad + 1)
+                return i + 1, bad, losses.write(i, values), flags.write(i, finite)
 
-            start = (tf.constant(0), tf.TensorArray(tf.float32, size=padded), tf.TensorArray(tf.bool, size=padded))
-            _, losses, flags = tf.while_loop(lambda i, *_: i < n_steps, body, start)
-            return losses.stack(), flags.stack()
+            start = (tf.constant(0), in_a_row, tf.TensorArray(tf.float32, size=padded),
+                     tf.TensorArray(tf.bool, size=padded))  # fmt: skip
+            ran, _, losses, flags = tf.while_loop(
+                lambda i, bad, *_: tf.logical_and(i < n_steps, bad < max_in_a_row), body, start
+            )
+            return losses.stack(), flags.stack(), ran
 
         # autograph=False: the amortizer's Python is traced as written (autograph's rewriting of
         # third-party code is fragile); the loop is an explicit tf.while_loop.
         return tf.function(
-            train_chunk, input_signature=[tf.TensorSpec([], tf.int32), *specs], jit_compile=use_xla, reduce_retracing=True, autograph=False
-        )
+            train_chunk, input_signature=[tf.TensorSpec([], tf.int32)] * 3 + specs, jit_compile=use_xla,
+            reduce_retracing=True, autograph=False,
+        )  # fmt: skip
 
-    def train(self, chunk: Nested) -> tuple[np.ndarray, np.ndarray]:
-        """Train on a stacked chunk ``(K, B, ...)``; return losses ``(K, n_losses)`` and finite flags ``(K,)``."""
+    def train(self, chunk: Nested, in_a_row: int = 0, max_in_a_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Train on a stacked chunk ``(K, B, ...)``; return losses ``(k, n_losses)`` and finite flags ``(k,)``.
+
+        ``k = K`` unless the ``max_in_a_row``-th non-finite step in a row (``in_a_row`` of them
+        ended the previous chunk) came first: the steps after it are not run, so ``k`` ends there.
+        """
         if self.optimizer is None:
             raise ConfigurationError("CompiledStep.train needs an optimizer; call set_optimizer first.")
         template, flat = flatten(chunk)
         template = tuple((path, None if shape is None else shape[1:]) for path, shape in template)
         arrays = list(flat.values())
         n_steps = int(arrays[0].shape[0])
+        limit = np.iinfo(np.int32).max if max_in_a_row is None else max_in_a_row
+        counts = (np.int32(n_steps), np.int32(in_a_row), np.int32(limit))
         if self._use_xla:
             arrays = self._pad_steps(arrays)
             if self.jit_compile == "auto":
                 self._note_shape(tuple(tuple(a.shape) for a in arrays))
         try:
             with self._replica_guard():
-                losses, flags = self._function(template, self._use_xla)(np.int32(n_steps), *arrays)
+                losses, flags, ran = self._function(template, self._use_xla)(*counts, *arrays)
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as exc:
             if not (self._use_xla and self.jit_compile == "auto" and _is_xla_failure(exc)):
                 raise
             logger.info("XLA cannot compile the training step (%s); using the plain TensorFlow graph.", _first_line(exc))
             self._use_xla, self._xla_ruled_out = False, True
-            losses, flags = self._function(template, False)(np.int32(n_steps), *arrays)
-        return losses.numpy()[:n_steps], flags.numpy()[:n_steps]
+            losses, flags, ran = self._function(template, False)(*counts, *arrays)
+        ran = min(int(ran), n_steps)
+        return losses.numpy()[:ran], flags.numpy()[:ran]
 
     def _pad_steps(self, arrays: list) -> list:
         """Pad the stacked axis to the longest chunk seen, so XLA compiles one program, not one per length.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ from amortflow.defaults import (
 from amortflow.exceptions import ArgumentError, ConfigurationError
 from amortflow.trainers.arrays import as_float32, num_rows
 from amortflow.trainers.buffers import MemoryReplayBuffer
+from amortflow.trainers.building import input_record
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.diagnose import DiagnosticsMixin
 from amortflow.trainers.distributed import scope as distributed_scope
@@ -90,8 +92,10 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
     configurator : callable, optional
         Raw dict -> configured dict. Default: ``amortizer.default_configurator(generative_model)``.
     checkpoint_path : path, optional
-        Folder for checkpoints. If it holds checkpoints, the trainer resumes from the newest
-        complete one (see the module docstring); if it does not exist, a new run starts there.
+        Folder for checkpoints (made absolute now, so a relative path keeps meaning the same
+        folder). If it holds checkpoints, the trainer verifies them and restores the newest
+        intact one, weights included, before the constructor returns (see the module docstring
+        and ``docs/architecture.md``); if it does not exist, a new run starts there.
     max_to_keep : int, default 3
         Checkpoints kept.
     default_lr : float, default 5e-4
@@ -148,6 +152,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             raise ArgumentError(f"amortizer must have a compute_loss method; received {type(amortizer).__name__}.")
         self.amortizer = amortizer
         self.generative_model = generative_model
+        self._run_lock = threading.Lock()  # one train_* call at a time (see loop.one_run_at_a_time)
         self.default_lr = float(default_lr)
         self.settings = _merge_settings(kwargs, TRAINER_SETTINGS, "Trainer")
         self.configurator = configurator if configurator is not None else self._default_configurator()
@@ -199,6 +204,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             stage = "the configurator"
             conf = self.configure(raw)
             num_rows(conf, "the configurator's output")
+            self._input_record = input_record(conf)
             stage = "the amortizer's compute_loss"
             with distributed_scope(self.strategy):  # the first call creates the weights: mirrored under a strategy
                 loss = self.amortizer.compute_loss(conf, training=False)

@@ -138,3 +138,28 @@ def test_config_holds_the_constructor_arguments(name):
     assert expected <= set(config)
     clone = type(amortizer).from_config(config)
     assert type(clone) is type(amortizer)
+
+
+def test_load_amortizer_names_a_damaged_keras_file(tmp_path):
+    from amortflow.exceptions import ModelFileError
+
+    amortizer, inputs = make_amortizers()["posterior"]
+    train(amortizer, inputs, steps=1, batch_size=16, compiled=False)
+    path = tmp_path / "posterior.keras"
+    amortizer.save(path)
+    loaded = af.utils.load_amortizer(path)
+    for got, expected in zip(loaded.weights, amortizer.weights):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    data = path.read_bytes()
+    cases = {
+        "truncated.keras": (data[: len(data) // 2], "not a .keras archive: it is truncated"),
+        "garbage.keras": (b"\x00garbage" * 100, "not a .keras archive"),
+        "flipped.keras": (data[:200] + bytes(b ^ 0xFF for b in data[200:260]) + data[260:], "damaged .keras archive"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ModelFileError, match=message) as info:
+            af.utils.load_amortizer(tmp_path / name)
+        assert name in str(info.value)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        af.utils.load_amortizer(tmp_path / "missing.keras")

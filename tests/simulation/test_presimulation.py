@@ -138,3 +138,16 @@ def test_missing_and_invalid_folders(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(DataError, match=r"lacks \['prior_draws', 'sim_data'\]"):
         load_shard(tmp_path / "other.npz")
+
+
+def test_resuming_with_another_model_refuses_shards_of_another_shape(tmp_path, model):
+    presimulate_and_save(model, tmp_path, batch_size=4, n_batches=2, seed=1, progress=False)
+    other = GenerativeModel(Prior(batch_prior_fun=lambda b, rng: rng.normal(size=(b, 3))),
+                            Simulator(batch_simulator_fun=lambda t, rng: t + rng.normal(size=t.shape)), skip_test=True)  # fmt: skip
+    with pytest.raises(DataError, match=r"holds shards whose .*\(shard_00000.npz: prior_draws \(4, 2\).*\), but the new "
+                                        r"shard shard_00002.npz has prior_draws \(4, 3\)"):  # fmt: skip
+        presimulate_and_save(other, tmp_path, batch_size=4, n_batches=3, progress=False)
+    assert not (tmp_path / "shard_00002.npz").exists() and len(list(iter_shard_paths(tmp_path))) == 2
+    # the same model resumes as before
+    presimulate_and_save(model, tmp_path, batch_size=4, n_batches=3, progress=False)
+    assert len(list(iter_shard_paths(tmp_path))) == 3

@@ -106,26 +106,61 @@ def test_row_data_configures_once_only_when_rowwise():
 def test_history_frames_running_mean_and_csv_resume(tmp_path):
     history = LossHistory()
     history.start_epoch()
-    history.add_steps(1, 1, np.array([[1.0], [np.nan], [3.0]]))
+    history.add_steps(1, 1, np.array([[1.0], [np.nan], [3.0]]), skipped=np.array([False, True, False]))
     assert history.running_mean == 2.0  # NaN steps are left out of the average
     history.add_steps(1, 4, np.array([[5.0]]))
     history.add_validation(1, np.array([0.5]))
     path = tmp_path / "h.csv"
-    written = history.append_csv(path, 0)
-    assert written == 4
-    history.add_steps(2, 1, np.array([[7.0], [8.0]]))
-    assert history.append_csv(path, written) == 6
+    assert history.append_csv(path) == 4
+    checkpoint = history.state()  # a checkpoint taken after 4 rows
+    history.add_steps(2, 1, np.array([[7.0], [8.0]]), skipped=np.array([True, False]))
+    assert history.append_csv(path) == 6
     frame = history.train_frame()
-    assert list(frame.columns) == ["Epoch", "Iteration", "Loss"]
+    assert list(frame.columns) == ["Epoch", "Iteration", "Loss", "Skipped"]
     assert frame["Iteration"].tolist() == [1, 2, 3, 4, 1, 2]
+    # a skipped step with a finite loss is marked, not only the NaN ones
+    assert frame["Skipped"].tolist() == [False, True, False, False, True, False]
     assert history.val_frame()["Epoch"].tolist() == [1]
-    # a checkpoint taken after 4 rows: the 2 later rows are dropped on restore
-    state = {**history.state(), "train_rows": 4}
-    restored = LossHistory.restore(state, path)
+    # restoring the checkpoint taken after 4 rows drops the 2 later rows
+    restored = LossHistory.restore(checkpoint, path)
+    restored.truncate_csv(path)
     assert restored.num_steps == 4 and restored.train_frame()["Loss"].tolist()[-1] == 5.0
+    assert restored.train_frame()["Skipped"].tolist() == [False, True, False, False]
     assert len(path.read_text().strip().split("\n")) == 5
-    with pytest.raises(CheckpointError, match="expects 9"):
-        LossHistory.restore({**state, "train_rows": 9}, path)
+    with pytest.raises(CheckpointError, match="differ from the ones saved"):
+        LossHistory.restore(history.state(), path)  # the 6-row state: its rows are gone
+    path.write_text(path.read_text().replace("5", "6"))  # same length, other values
+    with pytest.raises(CheckpointError, match=r"CRC32"):
+        LossHistory.restore(checkpoint, path)
+
+
+def test_history_cut_in_half_still_restores_an_older_checkpoint(tmp_path):
+    history, path, states = LossHistory(), tmp_path / "h.csv", []
+    for epoch in range(1, 5):
+        history.add_steps(epoch, 1, np.arange(10.0)[:, None] + epoch)
+        history.append_csv(path)
+        states.append(history.state())
+    data = path.read_bytes()
+    path.write_bytes(data[: states[1]["csv"]["bytes"] + 7])  # cut mid-row, inside epoch 3
+    for state in states[2:]:
+        with pytest.raises(CheckpointError, match="cut short or overwritten"):
+            LossHistory.restore(state, path)
+    restored = LossHistory.restore(states[1], path)  # 20 rows, all before the cut
+    restored.truncate_csv(path)
+    assert restored.num_steps == 20 and path.stat().st_size == states[1]["csv"]["bytes"]
+    restored.add_steps(3, 1, np.array([[9.0]]))
+    restored.append_csv(path)
+    assert LossHistory.restore(restored.state(), path).num_steps == 21
+
+
+def test_history_csv_of_an_older_format_is_rewritten_with_the_skipped_column(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("Epoch,Iteration,Loss\n1,1,0.5\n1,2,nan\n1,3,0.25\n")
+    restored = LossHistory.restore({"loss_names": ["Loss"], "val_rows": [], "train_rows": 2}, path)
+    assert restored.train_frame()["Skipped"].tolist() == [False, True]
+    restored.truncate_csv(path)
+    assert path.read_text().splitlines() == ["Epoch,Iteration,Loss,Skipped", "1,1,0.5,0", "1,2,nan,1"]
+    assert LossHistory.restore(restored.state(), path).num_steps == 2
 
 
 # --- early stopping ---------------------------------------------------------------------

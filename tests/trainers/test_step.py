@@ -34,7 +34,7 @@ def test_loss_components_and_regularization_become_columns(model):
     trainer = Trainer(TwoPartAmortizer(), model, seed=0, progress=False, jit_compile=False)
     history = trainer.train_online(epochs=1, iterations_per_epoch=4, batch_size=8, validation_sims=20)
     train = history["train_losses"]
-    assert list(train.columns) == ["Epoch", "Iteration", "Loss", "NLL", "Penalty", "Regularization"]
+    assert list(train.columns) == ["Epoch", "Iteration", "Loss", "NLL", "Penalty", "Regularization", "Skipped"]
     np.testing.assert_allclose(train["Loss"], train["NLL"] + train["Penalty"] + train["Regularization"], rtol=1e-5)
     assert (train["Regularization"] > 0).all()
     assert list(history["val_losses"].columns) == ["Epoch", "Loss", "NLL", "Penalty", "Regularization"]

@@ -120,9 +120,7 @@ def _fan_out(client, model: Callable, folder: Path, manifest: dict, todo: list[i
             if outcome.error is not None:
                 raise task_error(outcome, what="Shard")
             _check_visible(folder, index, outcome.entry)
-            manifest["shards"][str(index)] = outcome.entry
-            manifest.setdefault("keys", outcome.entry["keys"])
-            serial.write_json(folder / serial.MANIFEST_NAME, manifest)
+            serial.record_shard(folder, manifest, index, outcome.entry)
     finally:
         client.cancel([future for future in futures if not future.done()])  # after an error: stop the rest
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT_STORED
-from amortflow.exceptions import ArgumentError
+from amortflow.exceptions import ArgumentError, DataError
 from amortflow.trainers.arrays import Nested, flatten, num_rows, unflatten
 from amortflow.trainers.seeds import SeedTree, Stream
 from amortflow.trainers.sources.base import BatchSource
@@ -142,9 +142,23 @@ class PresimulationSource(BatchSource):
 
 
 def complete_shards(path: Path) -> tuple[list[Path], list[int]]:
-    """The complete shards of a presimulation folder and their numbers of simulations (from the manifest)."""
+    """The complete shards of a presimulation folder and their numbers of simulations (from the manifest).
+
+    The shards are checked to fit together before the first step (keys, ranks, last axes), so
+    that a folder mixed by another generative model fails with both shards named instead of
+    with a Keras error mid-epoch.
+    """
     from amortflow.simulation import iter_shard_paths, read_manifest
+    from amortflow.simulation.presimulation import layout_difference
 
     shards = list(iter_shard_paths(path))
     entries = {entry["file"]: entry for entry in read_manifest(path)["shards"].values()}
+    first = entries[shards[0].name]
+    for shard in shards[1:]:
+        problem = layout_difference(first, entries[shard.name])
+        if problem is not None:
+            raise DataError(
+                f"The shards of {path} do not fit together: in {first['file']} {problem}, but {shard.name} "
+                f"has shapes {entries[shard.name]['shapes']}. Presimulate into separate folders per generative model."
+            )
     return shards, [int(entries[shard.name]["shapes"]["prior_draws"][0]) for shard in shards]

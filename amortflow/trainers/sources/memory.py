@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from amortflow.defaults import DEFAULT_STANDARDIZATION_PILOT_STORED
+from amortflow.exceptions import ArgumentError
 from amortflow.trainers.arrays import Nested
 from amortflow.trainers.seeds import SeedTree, Stream
 from amortflow.trainers.sources.base import BatchSource, seed_global_numpy
-from amortflow.trainers.sources.rows import RowData
+from amortflow.trainers.sources.rows import RowData, is_standard_raw, raw_num_rows
 
 logger = logging.getLogger("amortflow")
 
@@ -37,6 +38,11 @@ class OfflineSource(BatchSource):
     ):
         super().__init__(configurator, batch_size, seeds, run)
         self.epochs = int(epochs)
+        if is_standard_raw(simulations_dict) and raw_num_rows(simulations_dict) == 0:
+            raise ArgumentError(
+                f"simulations_dict holds 0 simulations (its arrays have length 0; keys {sorted(simulations_dict)}); "
+                "train_offline needs at least one."
+            )
         self.data = RowData.build(simulations_dict, self.configure)
 
     def num_epochs(self) -> int:
