@@ -13,6 +13,7 @@ import logging
 import keras
 import numpy as np
 import pytest
+import tensorflow_probability as tfp
 
 import amortflow as af
 from amortflow.amortizers import AmortizedLikelihood, AmortizedModelComparison, AmortizedPosterior, AmortizedRatio
@@ -24,9 +25,13 @@ from amortflow.exceptions import (
     NonFiniteOutputError,
     ShapeError,
 )
+from amortflow.inference import importance_sample, sample_posterior_mcmc
+from amortflow.inference.targets import make_log_likelihood_fn
 from amortflow.networks.classifiers import ModelClassifier, RatioClassifier
 from tests.amortizers.helpers import simulate_gaussian, tiny_deep_set, tiny_flow, train
 
+tfd = tfp.distributions
+PRIOR = tfd.Independent(tfd.Normal(np.zeros(2, "float32"), 1.0), 1)
 # Keras converts variables with np.array(x) while saving; NumPy 2 warns about their __array__.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -272,6 +277,30 @@ def test_model_comparison_checks_its_conditions(comparison):
     probs = comparison.posterior_probs({"summary_conditions": tuple(x)})
     assert probs.shape == (5, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# --- MCMC and importance sampling on x_obs ------------------------------------------------------
+def test_mcmc_and_importance_sampling_check_x_obs_before_any_chain(nle, nre):
+    _, x = datasets(1)
+    bad = x[0].copy()
+    bad[3] = np.nan
+    with pytest.raises(NonFiniteInputError, match=r"observables .*\(0, 3, 0\)"):
+        sample_posterior_mcmc(nle, bad, PRIOR, num_results=10, num_burnin=0)
+    with pytest.raises(NonFiniteInputError, match="summary_conditions"):
+        importance_sample(nre, bad, PRIOR, num_proposals=10)
+    with pytest.raises(ShapeError, match=r"summary_conditions must have shape \(n_datasets, 10, 2\).*\(1, 10, 3\)"):
+        make_log_likelihood_fn(nre, np.zeros((10, 3)))
+    with pytest.raises(ShapeError, match="zero elements"):
+        make_log_likelihood_fn(nle, np.zeros((0, 2)))
+    with pytest.raises(ShapeError, match="exactly one data set"):
+        make_log_likelihood_fn(nre, {"summary_conditions": x[0][None].repeat(2, axis=0)})
+    # "drop": the likelihood of the nine finite observations
+    theta = np.zeros((3, 2), "float32")
+    dropped, _ = make_log_likelihood_fn(nle, bad, nonfinite="drop")
+    finite, _ = make_log_likelihood_fn(nle, np.delete(bad, 3, axis=0))
+    np.testing.assert_allclose(dropped(theta), finite(theta), rtol=1e-6)
+    fn, _ = make_log_likelihood_fn(nre, x[0])  # one data set without batch axis: the convention here, no warning
+    assert np.isfinite(fn(theta)).all()
 
 
 def test_every_error_is_an_amortflow_error():
