@@ -182,6 +182,24 @@ def axes_from_record(record: Mapping | None) -> dict:
     return axes
 
 
+def stack_sequences(value: Any) -> Any:
+    """``value`` with every list, tuple or number inside a (nested) dict as a numpy array.
+
+    A list of data sets is data, not structure: Keras would read it as nested inputs.
+    """
+    if isinstance(value, Mapping):
+        return {key: stack_sequences(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, int, float, complex)):  # numbers too: Keras refuses them as inputs
+        try:
+            return np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ShapeError(
+                f"An input {type(value).__name__} could not be stacked into one array ({exc}); data sets of "
+                "different sizes need one call each."
+            ) from exc
+    return value
+
+
 def dummy_inputs(record: Any, seed: int = 0) -> Any:
     """Random float32 inputs with the recorded shapes (see :func:`_record_shapes`)."""
     rng = np.random.default_rng(seed)
@@ -233,6 +251,12 @@ class Amortizer(keras.Model):
         # The axes after the batch axis of every input seen (None: varies), for the inference-time
         # checks of amortflow.amortizers.input_checks; saved with the build config.
         self._input_axes = {}
+
+    def __call__(self, *args, **kwargs):
+        # Lists and tuples of data sets become arrays before Keras reads them as nested inputs.
+        if args:
+            args = (stack_sequences(args[0]), *args[1:])
+        return super().__call__(*args, **kwargs)
 
     # --- standardization ------------------------------------------------------------------
     def _init_standardization(self, standardize: bool) -> None:

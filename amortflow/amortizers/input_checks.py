@@ -298,6 +298,12 @@ def check_observed(amortizer, key: str, value, *, batched: bool, nonfinite: str 
     is_batch_of_one = axes is not None and len(array.shape) == len(axes) + 1 and array.shape[0] == 1
     if not batched and not is_batch_of_one and key != "observables":
         array = _add_batch_axis(array)
+    if axes is not None and key != "observables" and len(array.shape) != len(axes) + 1:
+        inner = expected_shape(axes).replace("n_datasets, ", "")
+        raise ShapeError(
+            f"x_obs ({key}) must be one data set of shape {inner} (or {expected_shape(axes)} with n_datasets = 1), "
+            f"as in training, received {describe_shape(value)}."
+        )
     array = np.asarray(check_array(amortizer, owner, key, array, nonfinite=nonfinite))
     if array.shape[0] != 1:
         raise ShapeError(

@@ -186,6 +186,12 @@ def test_lists_and_tuples_of_data_sets_are_arrays(npe):
         np.testing.assert_array_equal(draws, expected)
     with pytest.raises(ShapeError, match="could not be stacked"):
         npe.sample({"summary_conditions": [x[0], x[1, :7]]}, 5)
+    # amortizer(inputs): Keras would read the lists as nested inputs
+    mu = np.zeros((5, 2), "float32")
+    z, _ = npe({"parameters": list(mu), "summary_conditions": tuple(x)})
+    np.testing.assert_allclose(z, npe({"parameters": mu, "summary_conditions": x})[0], rtol=1e-6)
+    with pytest.raises(ShapeError, match="could not be stacked"):
+        npe({"parameters": mu, "summary_conditions": [x[0], x[1, :7]]})
 
 
 def test_missing_or_unexpected_condition_keys_and_bad_dtypes(npe):
