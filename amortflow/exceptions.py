@@ -57,3 +57,11 @@ class DataError(AmortflowError, ValueError):
 
 class SamplingError(AmortflowError, RuntimeError):
     """Sampling could not deliver the requested draws (e.g. too few posterior draws inside the prior's bounds)."""
+
+
+class NonFiniteInputError(AmortflowError, ValueError):
+    """An inference input (observation, condition or parameter) holds NaN or inf values."""
+
+
+class NonFiniteOutputError(AmortflowError, ArithmeticError):
+    """A network returned NaN or inf for finite inputs (overflow, usually far outside the training data)."""

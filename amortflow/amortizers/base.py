@@ -153,6 +153,53 @@ def _record_shapes(value) -> Any:
     return [2] + [1 if dim is None else int(dim) for dim in list(shape)[1:]]
 
 
+def _record_axes(value) -> list | None:
+    """The axes after the batch axis of an array or tensor; None where unknown (a trace's free axis)."""
+    shape = getattr(value, "shape", None)
+    if shape is None or len(shape) == 0:
+        return None
+    return [None if dim is None else int(dim) for dim in list(shape)[1:]]
+
+
+def merge_axes(old: list | None, new: list | None) -> list | None:
+    """Axes seen so far merged with ``new``: an axis seen with two sizes becomes None ("varies")."""
+    if old is None:
+        return new
+    if new is None or len(new) != len(old):
+        return old  # a rank other than the training one is refused by the input checks, not recorded
+    return [a if a == b else None for a, b in zip(old, new)]
+
+
+def axes_from_record(record: Mapping | None) -> dict:
+    """Trained axes from an older build config that holds only :func:`_record_shapes`' record.
+
+    That record wrote unknown axes as 1, so only the rank and the feature (last) axis are trusted.
+    """
+    axes = {}
+    for key, shape in (record or {}).items():
+        if isinstance(shape, list) and len(shape) >= 2:
+            axes[key] = [None] * (len(shape) - 2) + [int(shape[-1])]
+    return axes
+
+
+def stack_sequences(value: Any) -> Any:
+    """``value`` with every list, tuple or number inside a (nested) dict as a numpy array.
+
+    A list of data sets is data, not structure: Keras would read it as nested inputs.
+    """
+    if isinstance(value, Mapping):
+        return {key: stack_sequences(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, int, float, complex)):  # numbers too: Keras refuses them as inputs
+        try:
+            return np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ShapeError(
+                f"An input {type(value).__name__} could not be stacked into one array ({exc}); data sets of "
+                "different sizes need one call each."
+            ) from exc
+    return value
+
+
 def dummy_inputs(record: Any, seed: int = 0) -> Any:
     """Random float32 inputs with the recorded shapes (see :func:`_record_shapes`)."""
     rng = np.random.default_rng(seed)
@@ -201,6 +248,15 @@ class Amortizer(keras.Model):
         self._input_record = None  # JSON string: shapes of the inputs seen first
         self.standardize = False
         self.standardizers = {}
+        # The axes after the batch axis of every input seen (None: varies), for the inference-time
+        # checks of amortflow.amortizers.input_checks; saved with the build config.
+        self._input_axes = {}
+
+    def __call__(self, *args, **kwargs):
+        # Lists and tuples of data sets become arrays before Keras reads them as nested inputs.
+        if args:
+            args = (stack_sequences(args[0]), *args[1:])
+        return super().__call__(*args, **kwargs)
 
     # --- standardization ------------------------------------------------------------------
     def _init_standardization(self, standardize: bool) -> None:
@@ -252,17 +308,30 @@ class Amortizer(keras.Model):
             if record.get(key) is None and value is not None:
                 record[key] = value
         self._input_record = json.dumps(record)
+        for key, value in dict(input_dict).items():
+            if value is not None and not isinstance(value, Mapping):
+                self._input_axes[key] = merge_axes(self._input_axes.get(key), _record_axes(value))
         self.built = True  # the networks exist once they have seen inputs (for saving)
+
+    @property
+    def trained_shapes(self) -> dict[str, tuple]:
+        """Shapes of the inputs seen in training, ``{key: (None, *axes)}``; None marks an axis that varies.
+
+        E.g. ``{"summary_conditions": (None, None, 2), "parameters": (None, 3)}`` for sets of
+        varying size with 2 features and 3 parameters. Saved in the ``.keras`` file.
+        """
+        return {key: (None, *axes) for key, axes in self._input_axes.items() if axes is not None}
 
     def get_build_config(self):
         if not self._input_record:
             return None
-        return {"input_record": json.loads(self._input_record)}
+        return {"input_record": json.loads(self._input_record), "input_axes": dict(self._input_axes)}
 
     def build_from_config(self, config):
         record = (config or {}).get("input_record")
         if record:
             self._input_record = json.dumps(record)
+            self._input_axes = dict((config or {}).get("input_axes") or axes_from_record(record))
             self._build_from_record(record)
         self.built = True
 

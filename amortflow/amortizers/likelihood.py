@@ -31,6 +31,7 @@ from amortflow.amortizers.base import (
     maybe_serialize,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
+from amortflow.amortizers.input_checks import checked
 from amortflow.amortizers.posterior import normalize_latent_dist
 from amortflow.amortizers.sampling import sample_chunked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
@@ -100,6 +101,7 @@ class AmortizedLikelihood(Amortizer):
         return input_dict["observables"], input_dict["conditions"]
 
     # --- forward and loss --------------------------------------------------------------
+    @checked("likelihood.call")
     def call(self, input_dict, training=False):
         """``(z, log_det_J)`` of a flow surrogate for every observation row ``(B*N, d)``, ``(B*N,)``."""
         if not getattr(self.surrogate_net, "is_flow", False):
@@ -127,6 +129,7 @@ class AmortizedLikelihood(Amortizer):
         log_prob, _ = self.log_prob_rows(observables, conditions)
         return tf.reduce_sum(log_prob, axis=-1)
 
+    @checked("likelihood.log_likelihood")
     def log_likelihood(self, input_dict, batch_size: int | None = None, to_numpy: bool = True):
         """Log likelihood of each data set's observables given its conditions, shape ``(B,)``.
 
@@ -148,6 +151,7 @@ class AmortizedLikelihood(Amortizer):
         return self.log_likelihood(input_dict, batch_size=batch_size, to_numpy=to_numpy)
 
     # --- synthetic data ---------------------------------------------------------------
+    @checked("likelihood.sample")
     def sample(
         self,
         conditions,

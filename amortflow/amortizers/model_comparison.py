@@ -31,6 +31,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
+from amortflow.amortizers.input_checks import checked
 from amortflow.amortizers.losses import evidential_loss
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 
@@ -99,6 +100,7 @@ class AmortizedModelComparison(Amortizer):
             )
         return condition
 
+    @checked("model_comparison.call")
     def call(self, input_dict, training=False):
         """Classifier outputs ``(B, M)``: logits (softmax head) or concentrations ``alpha`` (evidential)."""
         check_input_dict("AmortizedModelComparison", input_dict)
@@ -130,6 +132,7 @@ class AmortizedModelComparison(Amortizer):
         return tf.reduce_mean(per_row)
 
     # --- queries ------------------------------------------------------------------------
+    @checked("model_comparison.posterior_probs")
     def posterior_probs(self, input_dict, batch_size: int | None = None, to_numpy: bool = True):
         """Posterior model probabilities ``(n_datasets, M)`` (rows sum to one)."""
         outputs = self._outputs_chunked(input_dict, batch_size)
@@ -139,6 +142,7 @@ class AmortizedModelComparison(Amortizer):
             probs = tf.nn.softmax(outputs, axis=-1)
         return as_numpy(probs) if to_numpy else probs
 
+    @checked("model_comparison.posterior_probs")
     def posterior_alphas(self, input_dict, batch_size: int | None = None, to_numpy: bool = True):
         """Dirichlet concentrations ``alpha`` ``(n_datasets, M)`` of an evidential head.
 

@@ -35,6 +35,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
     to_numpy,
 )
+from amortflow.amortizers.input_checks import checked
 from amortflow.amortizers.losses import maximum_mean_discrepancy
 from amortflow.amortizers.sampling import report_acceptance, sample_chunked
 from amortflow.distributions import StandardNormal, resolve_latent_dist
@@ -154,6 +155,7 @@ class AmortizedPosterior(Amortizer):
             )
         return parameters
 
+    @checked("posterior.call")
     def call(self, input_dict, training=False, return_summary=False):
         """Latents and log-Jacobian ``(z (B, D), log_det_J (B,))`` of a flow inference network.
 
@@ -192,6 +194,7 @@ class AmortizedPosterior(Amortizer):
         return loss
 
     # --- densities ----------------------------------------------------------------------
+    @checked("posterior.log_posterior")
     def log_posterior(self, input_dict, batch_size: int | None = None, to_numpy: bool = True):
         """Normalized log density ``log q(parameters | x)`` of each data set's parameters.
 
@@ -237,6 +240,7 @@ class AmortizedPosterior(Amortizer):
         return self.log_posterior(input_dict, batch_size=batch_size, to_numpy=to_numpy)
 
     # --- sampling -----------------------------------------------------------------------
+    @checked("posterior.sample")
     def sample(
         self,
         input_dict,

@@ -41,6 +41,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
+from amortflow.amortizers.input_checks import checked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 
 _LOSSES = ("nre_a", "nre_b", "nre_c")
@@ -122,6 +123,7 @@ class AmortizedRatio(Amortizer):
         logits = self.classifier_net(parameters, conditions, training=training)
         return tf.reshape(logits, (-1,))
 
+    @checked("ratio.call")
     def call(self, input_dict, training=False):
         """Logits ``d(theta, x)`` ``(B,)`` of the given pairs (``= log_ratio`` as a tensor)."""
         check_input_dict("AmortizedRatio", input_dict, ("parameters",))
@@ -186,6 +188,7 @@ class AmortizedRatio(Amortizer):
         return -tf.reduce_mean(p_joint * log_q_joint + (1.0 - p_joint) * log_q_marginal)
 
     # --- queries -------------------------------------------------------------------------
+    @checked("ratio.log_ratio")
     def log_ratio(self, input_dict, batch_size: int | None = None, to_numpy: bool = True):
         """``log r(x, theta) ~ log p(x | theta) - log p(x)`` per pair, shape ``(B,)``.
 

@@ -32,6 +32,7 @@ from amortflow.diagnostics.metrics import (
     simulation_based_calibration_ranks,
     simultaneous_ecdf_bands,
 )
+from amortflow.diagnostics.inference_data import to_inference_data
 from amortflow.diagnostics.plot_latent import plot_latent_space_2d
 from amortflow.diagnostics.plot_losses import plot_losses
 from amortflow.diagnostics.plot_mmd import plot_mmd_hypothesis_test
@@ -77,4 +78,5 @@ __all__ = [
     "sbc_ranks",
     "simulation_based_calibration_ranks",
     "simultaneous_ecdf_bands",
+    "to_inference_data",
 ]

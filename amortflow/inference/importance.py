@@ -58,6 +58,7 @@ def importance_sample(
     num_samples: int = 1000,
     seed: int | None = None,
     min_ess: float = 100.0,
+    nonfinite: str = "raise",
 ) -> ImportanceResult:
     """Posterior draws by sampling-importance-resampling with the prior as proposal.
 
@@ -73,11 +74,13 @@ def importance_sample(
         Makes the proposals and the resampling repeatable.
     min_ess : float
         Log a warning when the effective sample size is below this.
+    nonfinite : {"raise", "drop"}, default "raise"
+        As in :func:`amortflow.inference.sample_posterior_mcmc`.
     """
     num_proposals = check_positive_int("num_proposals", num_proposals)
     num_samples = check_positive_int("num_samples", num_samples)
     distribution = resolve_prior(prior)
-    log_likelihood, _ = make_log_likelihood_fn(target, x_obs)
+    log_likelihood, _ = make_log_likelihood_fn(target, x_obs, nonfinite=nonfinite)
     rng = np.random.default_rng(seed)
     stateless = tf.constant(rng.integers(0, 2**31 - 1, size=2), dtype=tf.int32)
     proposals = distribution.sample(num_proposals, seed=stateless)

@@ -103,6 +103,7 @@ def sample_posterior_mcmc(
     cell_points: int = 0,
     init: str = "resample",
     num_init_candidates: int = 10_000,
+    nonfinite: str = "raise",
 ) -> MCMCResult:
     """Sample ``p(theta | x_obs) ∝ p(theta) q(x_obs | theta)`` with vectorized MCMC chains.
 
@@ -138,6 +139,9 @@ def sample_posterior_mcmc(
         prior draws.
     num_init_candidates : int, default 10000
         ``M``, the prior draws ``init="resample"`` chooses from (one likelihood evaluation each).
+    nonfinite : {"raise", "drop"}, default "raise"
+        ``x_obs`` holding NaN or inf raises a :class:`~amortflow.exceptions.NonFiniteInputError`;
+        ``"drop"`` drops the observations (set elements) that hold them.
 
     Returns
     -------
@@ -156,7 +160,7 @@ def sample_posterior_mcmc(
         raise ArgumentError(f"num_burnin must be >= 0, received {num_burnin!r}.")
     thinning = check_positive_int("thinning", thinning)
     distribution = resolve_prior(prior)
-    log_likelihood, _ = make_log_likelihood_fn(target, x_obs, cell_points=cell_points)
+    log_likelihood, _ = make_log_likelihood_fn(target, x_obs, cell_points=cell_points, nonfinite=nonfinite)
     bijector = distribution.experimental_default_event_space_bijector()
     dtype = distribution.dtype
 

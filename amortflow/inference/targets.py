@@ -20,12 +20,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
+from amortflow.amortizers.input_checks import as_input, check_keys, check_nonfinite_choice, check_observed
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 
 LogLikelihoodFn = Callable[[tf.Tensor], tf.Tensor]
 
 
-def make_log_likelihood_fn(target, x_obs, cell_points: int = 0) -> tuple[LogLikelihoodFn, str]:
+def make_log_likelihood_fn(
+    target, x_obs, cell_points: int = 0, nonfinite: str = "raise"
+) -> tuple[LogLikelihoodFn, str]:
     """Return ``(fn, kind)``: ``fn(theta (C, D)) -> (C,)`` and ``kind`` in {"likelihood", "ratio", "function"}.
 
     Parameters
@@ -40,6 +43,10 @@ def make_log_likelihood_fn(target, x_obs, cell_points: int = 0) -> tuple[LogLike
         density over each observation's unit cell with this many Sobol points (a power of two;
         :mod:`amortflow.dequantization`), so that ``fn`` is the discrete log-likelihood.
         ``x_obs`` is then the raw integer array. 0: the density at ``x_obs`` itself.
+    nonfinite : {"raise", "drop"}, default "raise"
+        ``x_obs`` with NaN or inf raises a :class:`~amortflow.exceptions.NonFiniteInputError`;
+        ``"drop"`` drops the observations (set elements) that hold them. ``x_obs`` is checked
+        against the shapes the amortizer was trained on (:mod:`amortflow.amortizers.input_checks`).
     """
     from amortflow.amortizers import AmortizedLikelihood, AmortizedPosteriorLikelihood, AmortizedRatio
 
@@ -49,12 +56,13 @@ def make_log_likelihood_fn(target, x_obs, cell_points: int = 0) -> tuple[LogLike
         raise ArgumentError(
             f"cell_points applies to an AmortizedLikelihood trained on dequantized data; received {type(target).__name__}."
         )
+    check_nonfinite_choice(nonfinite)
     if isinstance(target, AmortizedLikelihood):
         if cell_points:
             return _cell_likelihood_fn(target, x_obs, cell_points), "likelihood"
-        return _likelihood_fn(target, x_obs), "likelihood"
+        return _likelihood_fn(target, x_obs, nonfinite), "likelihood"
     if isinstance(target, AmortizedRatio):
-        return _ratio_fn(target, x_obs), "ratio"
+        return _ratio_fn(target, x_obs, nonfinite), "ratio"
     if callable(target) and not hasattr(target, "compute_loss"):
         return (lambda theta: target(theta, x_obs)), "function"
     raise ArgumentError(
@@ -63,13 +71,14 @@ def make_log_likelihood_fn(target, x_obs, cell_points: int = 0) -> tuple[LogLike
     )
 
 
-def _likelihood_fn(amortizer, x_obs) -> LogLikelihoodFn:
+def _likelihood_fn(amortizer, x_obs, nonfinite: str = "raise") -> LogLikelihoodFn:
     if isinstance(x_obs, Mapping):
         obs = _single_dataset(x_obs, "observables")
     else:
-        obs = np.asarray(x_obs, dtype=np.float32)
+        obs = as_input("x_obs", "observables", x_obs)
         obs = obs[None] if obs.ndim in (1, 2) else obs
     _check_observations(amortizer, x_obs, obs, batch_axis=True)
+    obs = check_observed(amortizer, "observables", obs, batched=True, nonfinite=nonfinite)
     obs = tf.constant(obs, dtype=tf.float32)
 
     def log_likelihood(theta):
@@ -100,18 +109,25 @@ def _cell_likelihood_fn(amortizer, x_obs, cell_points: int) -> LogLikelihoodFn:
         raise ArgumentError("With cell_points, x_obs must be the raw integer data as an array (d,) or (N, d), not a dict.")
     obs = np.asarray(x_obs)
     _check_observations(amortizer, x_obs, obs, batch_axis=False)
+    check_observed(amortizer, "observables", obs[None], batched=True)
     points = unit_cell_points(obs, cell_points)
     return cell_log_likelihood_fn(lambda x, theta: amortizer.log_prob_rows(x, theta)[0], points)
 
 
-def _ratio_fn(amortizer, x_obs) -> LogLikelihoodFn:
+def _ratio_fn(amortizer, x_obs, nonfinite: str = "raise") -> LogLikelihoodFn:
     if isinstance(x_obs, Mapping):
         keys = ("summary_conditions", "direct_conditions")
         inputs = {key: _single_dataset(x_obs, key, required=False) for key in keys}
+        check_keys(amortizer, "x_obs", inputs, keys)
+        inputs = {
+            key: None if value is None else check_observed(amortizer, key, value, batched=True, nonfinite=nonfinite)
+            for key, value in inputs.items()
+        }
     else:
-        array = np.asarray(x_obs, dtype=np.float32)[None]
         key = "summary_conditions" if amortizer.summary_net is not None else "direct_conditions"
+        array = check_observed(amortizer, key, x_obs, batched=False, nonfinite=nonfinite)
         inputs = {"summary_conditions": None, "direct_conditions": None, key: array}
+        check_keys(amortizer, "x_obs", inputs, ("summary_conditions", "direct_conditions"))
     conditions = amortizer.conditions(inputs)  # (1, k): the data enter once, not per chain
 
     def log_ratio(theta):
@@ -127,7 +143,7 @@ def _single_dataset(x_obs: Mapping, key: str, required: bool = True):
         if required:
             raise ArgumentError(f"x_obs must hold '{key}' (one data set, batch axis 1); received keys {sorted(x_obs)}.")
         return None
-    value = np.asarray(value, dtype=np.float32)
+    value = as_input(f"x_obs['{key}']", key, value)
     if value.ndim == 0 or value.shape[0] != 1:
         raise ShapeError(
             f"x_obs['{key}'] must hold exactly one data set (batch axis of size 1), received {describe_shape(value)}. "

@@ -22,6 +22,7 @@ from amortflow.simulation.distributed import (  # Dask itself is imported only w
 )
 from amortflow.simulation.generative_model import RAW_KEYS, GenerativeModel
 from amortflow.simulation.multi_model import MultiGenerativeModel
+from amortflow.simulation.predictive import posterior_predictive
 from amortflow.simulation.presimulation import iter_shard_paths, load_shard, presimulate_and_save, read_manifest
 from amortflow.simulation.prior import Prior
 from amortflow.simulation.simulator import Simulator
@@ -34,6 +35,7 @@ __all__ = [
     "Prior",
     "Simulator",
     "iter_shard_paths",
+    "posterior_predictive",
     "load_shard",
     "presimulate_and_save",
     "read_manifest",
