@@ -1,0 +1,257 @@
+"""Sequential inference for one observation: spend the simulations where the posterior of ``x_obs`` lives.
+
+Round ``r = 1, ..., R``: draw ``N`` parameters from the proposal ``p~_r`` (``p~_1`` is the prior,
+``p~_r`` for ``r > 1`` the posterior estimate for ``x_obs`` after round ``r - 1``), simulate, and
+train on the simulations of all rounds so far (one Trainer, one compiled step, a fresh
+learning-rate schedule per round). Methods:
+
+* ``"snpe_c"`` - APT / SNPE-C (Greenberg et al. 2019): a posterior network trained with the
+  atomic loss (:mod:`amortflow.inference.atomic_loss`, :mod:`amortflow.inference.snpe`);
+* ``"snle"`` - SNLE (Papamakarios, Sterratt & Murray 2019): a likelihood network ``q(x | theta)``,
+  whose posterior ``p(theta) q(x_obs | theta)`` MCMC samples (:mod:`amortflow.inference.snle`).
+
+Unlike :meth:`~amortflow.trainers.Trainer.train_rounds`, which re-simulates from the prior
+(amortized rounds), the networks here are specialized to ``x_obs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from amortflow.amortizers.base import check_positive_int
+from amortflow.exceptions import ArgumentError, SamplingError, ShapeError, describe_shape
+from amortflow.inference.atomic_loss import DEFAULT_NUM_ATOMS
+from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
+from amortflow.trainers.sources.rows import concat_raw
+
+logger = logging.getLogger("amortflow")
+
+METHODS = ("snpe_c", "snle")
+#: Redraw rounds for draws outside the prior's support before :meth:`SequentialInference.sample` gives up.
+MAX_SUPPORT_REDRAWS = 20
+
+
+@dataclass
+class RoundRecord:
+    """What one round did.
+
+    Attributes
+    ----------
+    round : int
+        1-based round number.
+    proposal : str
+        ``"prior"`` or ``"posterior"`` (the estimate after the previous round).
+    simulations : int
+        Simulations of this round (after dropping invalid ones).
+    total_simulations : int
+        Simulations trained on in this round (all rounds so far).
+    proposal_acceptance : float or None
+        Share of proposal draws inside the prior's support (rejection to the prior box of a posterior
+        network; None when no draw was rejected or the proposal is the prior).
+    epochs : int
+        Epochs trained in this round (early stopping may end a round before ``epochs``).
+    final_train_loss, final_val_loss : float
+        Mean training loss of the round's last epoch; its last validation loss (NaN without one).
+    """
+
+    round: int
+    proposal: str
+    simulations: int
+    total_simulations: int
+    proposal_acceptance: float | None
+    epochs: int
+    final_train_loss: float
+    final_val_loss: float
+
+
+class SequentialInference:
+    """Sequential neural inference for one observed data set ``x_obs``.
+
+    Parameters
+    ----------
+    generative_model : GenerativeModel
+        Its prior must be a TFP distribution (or ``Prior(distribution=...)``): every method needs
+        ``log p(theta)``.
+    amortizer : AmortizedPosterior or AmortizedLikelihood
+        The network to train (``AmortizedPosterior`` for ``"snpe_c"``, ``AmortizedLikelihood``
+        for ``"snle"``); trained in place.
+    x_obs : array
+        The observed data set, shaped like one simulation's ``sim_data`` (no batch axis).
+    method : {"snpe_c", "snle"}, default "snpe_c"
+    num_atoms : int, default 10
+        ``"snpe_c"``: atoms per training pair of the atomic loss (see
+        :mod:`amortflow.inference.atomic_loss`).
+    mcmc_kwargs : dict, optional
+        ``"snle"``: arguments of :func:`~amortflow.inference.sample_posterior_mcmc`.
+    seed : int, optional
+        Seeds the proposals, the simulations and the trainer.
+    trainer_kwargs : dict, optional
+        Passed to the :class:`~amortflow.trainers.Trainer` (e.g. ``progress=False``).
+
+    Examples
+    --------
+    >>> inference = SequentialInference(model, AmortizedPosterior(InvertibleNetwork(num_params=2)), x_obs)  # doctest: +SKIP
+    >>> inference.run(rounds=4, simulations_per_round=1000, epochs=100, batch_size=128)      # doctest: +SKIP
+    >>> draws = inference.sample(2000)                                                        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        generative_model,
+        amortizer,
+        x_obs,
+        method: str = "snpe_c",
+        *,
+        num_atoms: int = DEFAULT_NUM_ATOMS,
+        mcmc_kwargs: Mapping | None = None,
+        seed: int | None = None,
+        trainer_kwargs: Mapping | None = None,
+    ):
+        if method not in METHODS:
+            raise ArgumentError(f"method must be one of {METHODS}, received {method!r}.")
+        who = f"SequentialInference(method={method!r})"
+        self.generative_model = generative_model
+        self.prior = prior_distribution(generative_model, who)
+        self.x_obs = check_observation(x_obs, generative_model)
+        self.method = method
+        self._rng = np.random.default_rng(seed)
+        trainer_kwargs = {"seed": self._new_seed(), **dict(trainer_kwargs or {})}
+        self._method = _make_method(method, generative_model, amortizer, self.x_obs, self.prior, num_atoms,
+                                    mcmc_kwargs, trainer_kwargs)  # fmt: skip
+        self.amortizer = amortizer
+        self.history: list[RoundRecord] = []
+        self._rounds: list[dict] = []
+
+    @property
+    def trainer(self):
+        """The :class:`~amortflow.trainers.Trainer` that trains every round."""
+        return self._method.trainer
+
+    @property
+    def num_params(self) -> int:
+        return int(self.prior.event_shape[0])
+
+    def _new_seed(self) -> int:
+        return int(self._rng.integers(0, 2**31 - 1))
+
+    # --- rounds -----------------------------------------------------------------------------
+    def run(self, rounds: int, simulations_per_round: int, epochs: int = 100, batch_size: int = 128,
+            **train_kwargs: Any) -> list[RoundRecord]:  # fmt: skip
+        """Run ``rounds`` more rounds of ``simulations_per_round`` simulations each.
+
+        Parameters
+        ----------
+        rounds, simulations_per_round : int
+        epochs : int, default 100
+            Upper bound of the epochs per round (``train_offline`` stops early by default).
+        batch_size : int, default 128
+        **train_kwargs
+            Passed to :meth:`~amortflow.trainers.Trainer.train_offline` (``early_stopping``,
+            ``optimizer``, ``progress``, ...).
+
+        Returns
+        -------
+        list of RoundRecord
+            :attr:`history`, one record per round so far.
+        """
+        rounds = check_positive_int("rounds", rounds)
+        n = check_positive_int("simulations_per_round", simulations_per_round)
+        for _ in range(rounds):
+            self._run_round(n, check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size),
+                            train_kwargs)  # fmt: skip
+        return self.history
+
+    def _run_round(self, n: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> None:
+        index = len(self._rounds)
+        rng = np.random.default_rng(self._new_seed())
+        acceptance = None
+        if index == 0:
+            raw = self.generative_model(n, rng=rng)
+        else:
+            raw = simulate_at(self.generative_model, self.sample(n), rng)
+            acceptance = self._method.last_acceptance_rate
+        self._rounds.append(raw)
+        pooled = concat_raw(self._rounds)
+        epoch_before = self.trainer.epoch
+        history = self._method.train(pooled, index, epochs, batch_size, train_kwargs)
+        record = RoundRecord(
+            round=index + 1, proposal="prior" if index == 0 else "posterior", simulations=len(raw["prior_draws"]),
+            total_simulations=len(pooled["prior_draws"]), proposal_acceptance=acceptance,
+            epochs=self.trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
+        )  # fmt: skip
+        self.history.append(record)
+        logger.info("SequentialInference round %d (%s proposal): %d simulations, %d in all, %d epochs, loss %.3f.",
+                    record.round, record.proposal, record.simulations, record.total_simulations, record.epochs,
+                    record.final_train_loss)  # fmt: skip
+
+    # --- the posterior for x_obs ------------------------------------------------------------
+    def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
+        """``(n_samples, D)`` posterior draws for ``x_obs``, all inside the prior's support.
+
+        ``"snpe_c"``: draws of the posterior network ``q(theta | x_obs)``; ``"snle"``: MCMC draws of
+        ``p(theta) q(x_obs | theta)``. Draws where the prior density is 0 are redrawn.
+        """
+        n_samples = check_positive_int("n_samples", n_samples)
+        self._require_trained("sample")
+        seed = self._new_seed() if seed is None else seed
+        kept, have = [], 0
+        for attempt in range(MAX_SUPPORT_REDRAWS):
+            draws = np.asarray(self._method.sample(n_samples, seed + attempt))
+            draws = draws[np.isfinite(np.asarray(self.prior.log_prob(draws.astype(self.prior.dtype.as_numpy_dtype))))]
+            kept.append(draws)
+            have += len(draws)
+            if have >= n_samples:
+                return np.concatenate(kept)[:n_samples]
+        raise SamplingError(
+            f"Only {have} of {MAX_SUPPORT_REDRAWS * n_samples} posterior draws for x_obs fell inside the prior's "
+            "support; the posterior estimate puts its mass outside it (train more, or check x_obs)."
+        )
+
+    def log_prob(self, theta) -> np.ndarray:
+        """Log posterior density of parameter rows ``theta (n, D)`` (or ``(D,)``) given ``x_obs``: ``(n,)``.
+
+        ``"snpe_c"``: the network's normalized ``log q(theta | x_obs)``, which is the posterior
+        estimate (the atomic loss needs no correction at inference). ``"snle"``: the unnormalized
+        ``log p(theta) + log q(x_obs | theta)`` (the evidence is unknown). ``-inf`` outside the
+        prior's support.
+        """
+        self._require_trained("log_prob")
+        theta = np.asarray(theta, dtype=np.float32)
+        theta = theta[None] if theta.ndim == 1 else theta
+        if theta.ndim != 2 or theta.shape[-1] != self.num_params:
+            raise ShapeError(f"theta must have shape (n, {self.num_params}), received {describe_shape(theta)}.")
+        log_prior = np.asarray(self.prior.log_prob(theta.astype(self.prior.dtype.as_numpy_dtype)), dtype=np.float64)
+        values = np.asarray(self._method.log_prob(theta), dtype=np.float64)
+        return np.where(np.isfinite(log_prior), values, -np.inf)
+
+    def _require_trained(self, who: str) -> None:
+        if not self._rounds:
+            raise ArgumentError(f"SequentialInference.{who} needs a trained network; call run(rounds, ...) first.")
+
+
+def _make_method(method, generative_model, amortizer, x_obs, prior, num_atoms, mcmc_kwargs, trainer_kwargs):
+    if method == "snpe_c":
+        from amortflow.inference.snpe import SNPEC
+
+        if mcmc_kwargs:
+            raise ArgumentError("mcmc_kwargs apply to method='snle'; method='snpe_c' samples its network directly.")
+        return SNPEC(generative_model, amortizer, x_obs, prior, num_atoms, trainer_kwargs)
+    from amortflow.inference.snle import SNLE
+
+    return SNLE(generative_model, amortizer, x_obs, prior, mcmc_kwargs or {}, trainer_kwargs)
+
+
+def _final_losses(history: Mapping, epoch_before: int) -> dict:
+    """The mean training loss of the round's last epoch and the round's last validation loss."""
+    train, val = history["train_losses"], history["val_losses"]
+    last = train[train["Epoch"] == train["Epoch"].max()] if len(train) else train
+    val = val[val["Epoch"] > epoch_before]
+    return {
+        "final_train_loss": float(last["Loss"].mean()) if len(last) else float("nan"),
+        "final_val_loss": float(val["Loss"].iloc[-1]) if len(val) else float("nan"),
+    }
