@@ -8,7 +8,9 @@ learning-rate schedule per round). Methods:
 * ``"snpe_c"`` - APT / SNPE-C (Greenberg et al. 2019): a posterior network trained with the
   atomic loss (:mod:`amortflow.inference.atomic_loss`, :mod:`amortflow.inference.snpe`);
 * ``"snle"`` - SNLE (Papamakarios, Sterratt & Murray 2019): a likelihood network ``q(x | theta)``,
-  whose posterior ``p(theta) q(x_obs | theta)`` MCMC samples (:mod:`amortflow.inference.snle`).
+  whose posterior ``p(theta) q(x_obs | theta)`` MCMC samples (:mod:`amortflow.inference.snle`);
+* ``"snre"`` - SNRE (Durkan, Murray & Papamakarios 2020): a ratio classifier ``r(x, theta)``,
+  posterior ``p(theta) r(x_obs, theta)`` by MCMC (:mod:`amortflow.inference.snre`).
 
 Unlike :meth:`~amortflow.trainers.Trainer.train_rounds`, which re-simulates from the prior
 (amortized rounds), the networks here are specialized to ``x_obs``.
@@ -31,7 +33,7 @@ from amortflow.trainers.sources.rows import concat_raw
 
 logger = logging.getLogger("amortflow")
 
-METHODS = ("snpe_c", "snle")
+METHODS = ("snpe_c", "snle", "snre")
 #: Redraw rounds for draws outside the prior's support before :meth:`SequentialInference.sample` gives up.
 MAX_SUPPORT_REDRAWS = 20
 
@@ -77,17 +79,17 @@ class SequentialInference:
     generative_model : GenerativeModel
         Its prior must be a TFP distribution (or ``Prior(distribution=...)``): every method needs
         ``log p(theta)``.
-    amortizer : AmortizedPosterior or AmortizedLikelihood
+    amortizer : AmortizedPosterior, AmortizedLikelihood or AmortizedRatio
         The network to train (``AmortizedPosterior`` for ``"snpe_c"``, ``AmortizedLikelihood``
-        for ``"snle"``); trained in place.
+        for ``"snle"``, ``AmortizedRatio`` for ``"snre"``); trained in place.
     x_obs : array
         The observed data set, shaped like one simulation's ``sim_data`` (no batch axis).
-    method : {"snpe_c", "snle"}, default "snpe_c"
+    method : {"snpe_c", "snle", "snre"}, default "snpe_c"
     num_atoms : int, default 10
         ``"snpe_c"``: atoms per training pair of the atomic loss (see
         :mod:`amortflow.inference.atomic_loss`).
     mcmc_kwargs : dict, optional
-        ``"snle"``: arguments of :func:`~amortflow.inference.sample_posterior_mcmc`.
+        ``"snle"``, ``"snre"``: arguments of :func:`~amortflow.inference.sample_posterior_mcmc`.
     seed : int, optional
         Seeds the proposals, the simulations and the trainer.
     trainer_kwargs : dict, optional
@@ -193,8 +195,8 @@ class SequentialInference:
     def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
         """``(n_samples, D)`` posterior draws for ``x_obs``, all inside the prior's support.
 
-        ``"snpe_c"``: draws of the posterior network ``q(theta | x_obs)``; ``"snle"``: MCMC draws of
-        ``p(theta) q(x_obs | theta)``. Draws where the prior density is 0 are redrawn.
+        ``"snpe_c"``: draws of the posterior network ``q(theta | x_obs)``; ``"snle"`` / ``"snre"``:
+        MCMC draws of ``p(theta) q(x_obs | theta)`` / ``p(theta) r(x_obs, theta)``. Draws where the prior density is 0 are redrawn.
         """
         n_samples = check_positive_int("n_samples", n_samples)
         self._require_trained("sample")
@@ -216,8 +218,9 @@ class SequentialInference:
         """Log posterior density of parameter rows ``theta (n, D)`` (or ``(D,)``) given ``x_obs``: ``(n,)``.
 
         ``"snpe_c"``: the network's normalized ``log q(theta | x_obs)``, which is the posterior
-        estimate (the atomic loss needs no correction at inference). ``"snle"``: the unnormalized
-        ``log p(theta) + log q(x_obs | theta)`` (the evidence is unknown). ``-inf`` outside the
+        estimate (the atomic loss needs no correction at inference). ``"snle"`` / ``"snre"``: the
+        unnormalized ``log p(theta) + log q(x_obs | theta)`` / ``+ log r(x_obs, theta)`` (the
+        evidence is unknown). ``-inf`` outside the
         prior's support.
         """
         self._require_trained("log_prob")
@@ -239,11 +242,13 @@ def _make_method(method, generative_model, amortizer, x_obs, prior, num_atoms, m
         from amortflow.inference.snpe import SNPEC
 
         if mcmc_kwargs:
-            raise ArgumentError("mcmc_kwargs apply to method='snle'; method='snpe_c' samples its network directly.")
+            raise ArgumentError("mcmc_kwargs apply to methods 'snle' and 'snre'; method='snpe_c' samples its network directly.")
         return SNPEC(generative_model, amortizer, x_obs, prior, num_atoms, trainer_kwargs)
     from amortflow.inference.snle import SNLE
+    from amortflow.inference.snre import SNRE
 
-    return SNLE(generative_model, amortizer, x_obs, prior, mcmc_kwargs or {}, trainer_kwargs)
+    kind = SNLE if method == "snle" else SNRE
+    return kind(generative_model, amortizer, x_obs, prior, mcmc_kwargs or {}, trainer_kwargs)
 
 
 def _final_losses(history: Mapping, epoch_before: int) -> dict:

@@ -55,11 +55,9 @@ class SNLE:
     has_normalized_density = False
 
     def __init__(self, generative_model, amortizer, x_obs: np.ndarray, prior, mcmc_kwargs: Mapping, trainer_kwargs: Mapping):
-        from amortflow.amortizers import AmortizedLikelihood
         from amortflow.trainers import Trainer
 
-        if not isinstance(amortizer, AmortizedLikelihood):
-            raise ArgumentError(f"method='snle' needs an AmortizedLikelihood, received {type(amortizer).__name__}.")
+        self._check_amortizer(amortizer)
         reserved = sorted(set(mcmc_kwargs) & {"num_results", "seed", "target", "x_obs", "prior"})
         if reserved:
             raise ArgumentError(f"mcmc_kwargs may not set {reserved}: SequentialInference chooses them.")
@@ -70,6 +68,12 @@ class SNLE:
         self.trainer = Trainer(amortizer=amortizer, generative_model=generative_model, **dict(trainer_kwargs))
         self.last_acceptance_rate = None
         self.last_mcmc = None
+
+    def _check_amortizer(self, amortizer) -> None:
+        from amortflow.amortizers import AmortizedLikelihood
+
+        if not isinstance(amortizer, AmortizedLikelihood):
+            raise ArgumentError(f"method='snle' needs an AmortizedLikelihood, received {type(amortizer).__name__}.")
 
     def train(self, raw: Mapping, round_index: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> dict:
         """Train on the pooled simulations ``raw`` (the same loss in every round)."""

@@ -46,5 +46,5 @@ def test_snle_inputs_are_checked():
     likelihood = af.amortizers.AmortizedLikelihood(tiny_flow(2))
     with pytest.raises(ArgumentError, match="mcmc_kwargs may not set"):
         SequentialInference(model(), likelihood, X_OBS, method="snle", mcmc_kwargs={"num_results": 10})
-    with pytest.raises(ArgumentError, match="mcmc_kwargs apply to method='snle'"):
+    with pytest.raises(ArgumentError, match="mcmc_kwargs apply to methods 'snle' and 'snre'"):
         SequentialInference(model(), posterior, X_OBS, mcmc_kwargs={"kernel": "nuts"})
