@@ -4,7 +4,7 @@
 ``log p(theta) + log q(x_obs | theta)`` (NLE) or ``+ log r(x_obs, theta)`` (NRE);
 ``importance_sample`` weights prior draws instead (cheap when the posterior is not too narrow).
 ``SequentialInference(generative_model, amortizer, x_obs, method=...)`` spends simulations where the
-posterior of one observation lives (SNPE-C, SNLE; :mod:`amortflow.inference.sequential`);
+posterior of one observation lives (SNPE-C, TSNPE, SNLE, SNRE; :mod:`amortflow.inference.sequential`);
 ``rejection_abc`` and ``smc_abc`` are the ABC baselines.
 """
 

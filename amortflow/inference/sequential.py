@@ -7,6 +7,9 @@ learning-rate schedule per round). Methods:
 
 * ``"snpe_c"`` - APT / SNPE-C (Greenberg et al. 2019): a posterior network trained with the
   atomic loss (:mod:`amortflow.inference.atomic_loss`, :mod:`amortflow.inference.snpe`);
+* ``"tsnpe"`` - truncated SNPE (Deistler et al. 2022): the prior truncated to the posterior
+  estimate's highest-probability region is the proposal, and the plain NPE loss suffices
+  (:mod:`amortflow.inference.tsnpe`);
 * ``"snle"`` - SNLE (Papamakarios, Sterratt & Murray 2019): a likelihood network ``q(x | theta)``,
   whose posterior ``p(theta) q(x_obs | theta)`` MCMC samples (:mod:`amortflow.inference.snle`);
 * ``"snre"`` - SNRE (Durkan, Murray & Papamakarios 2020): a ratio classifier ``r(x, theta)``,
@@ -33,7 +36,7 @@ from amortflow.trainers.sources.rows import concat_raw
 
 logger = logging.getLogger("amortflow")
 
-METHODS = ("snpe_c", "snle", "snre")
+METHODS = ("snpe_c", "tsnpe", "snle", "snre")
 #: Redraw rounds for draws outside the prior's support before :meth:`SequentialInference.sample` gives up.
 MAX_SUPPORT_REDRAWS = 20
 
@@ -47,14 +50,16 @@ class RoundRecord:
     round : int
         1-based round number.
     proposal : str
-        ``"prior"`` or ``"posterior"`` (the estimate after the previous round).
+        ``"prior"``, ``"posterior"`` (the estimate after the previous round) or, for ``"tsnpe"``,
+        ``"truncated prior"``.
     simulations : int
         Simulations of this round (after dropping invalid ones).
     total_simulations : int
         Simulations trained on in this round (all rounds so far).
     proposal_acceptance : float or None
-        Share of proposal draws inside the prior's support (rejection to the prior box of a posterior
-        network; None when no draw was rejected or the proposal is the prior).
+        ``"snpe_c"``: share of the posterior network's draws inside the prior's box (None when it has
+        none); ``"tsnpe"``: share of prior draws inside the truncation region; None for the prior
+        (round 1) and for MCMC proposals.
     epochs : int
         Epochs trained in this round (early stopping may end a round before ``epochs``).
     final_train_loss, final_val_loss : float
@@ -80,14 +85,16 @@ class SequentialInference:
         Its prior must be a TFP distribution (or ``Prior(distribution=...)``): every method needs
         ``log p(theta)``.
     amortizer : AmortizedPosterior, AmortizedLikelihood or AmortizedRatio
-        The network to train (``AmortizedPosterior`` for ``"snpe_c"``, ``AmortizedLikelihood``
+        The network to train (``AmortizedPosterior`` for ``"snpe_c"`` and ``"tsnpe"``, ``AmortizedLikelihood``
         for ``"snle"``, ``AmortizedRatio`` for ``"snre"``); trained in place.
     x_obs : array
         The observed data set, shaped like one simulation's ``sim_data`` (no batch axis).
-    method : {"snpe_c", "snle", "snre"}, default "snpe_c"
+    method : {"snpe_c", "tsnpe", "snle", "snre"}, default "snpe_c"
     num_atoms : int, default 10
         ``"snpe_c"``: atoms per training pair of the atomic loss (see
         :mod:`amortflow.inference.atomic_loss`).
+    truncation_quantile : float, default 1e-4
+        ``"tsnpe"``: posterior mass left outside the truncation region (see :mod:`amortflow.inference.tsnpe`).
     mcmc_kwargs : dict, optional
         ``"snle"``, ``"snre"``: arguments of :func:`~amortflow.inference.sample_posterior_mcmc`.
     seed : int, optional
@@ -110,6 +117,7 @@ class SequentialInference:
         method: str = "snpe_c",
         *,
         num_atoms: int = DEFAULT_NUM_ATOMS,
+        truncation_quantile: float = 1e-4,
         mcmc_kwargs: Mapping | None = None,
         seed: int | None = None,
         trainer_kwargs: Mapping | None = None,
@@ -123,8 +131,8 @@ class SequentialInference:
         self.method = method
         self._rng = np.random.default_rng(seed)
         trainer_kwargs = {"seed": self._new_seed(), **dict(trainer_kwargs or {})}
-        self._method = _make_method(method, generative_model, amortizer, self.x_obs, self.prior, num_atoms,
-                                    mcmc_kwargs, trainer_kwargs)  # fmt: skip
+        options = {"num_atoms": num_atoms, "truncation_quantile": truncation_quantile, "mcmc_kwargs": mcmc_kwargs}
+        self._method = _make_method(method, generative_model, amortizer, self.x_obs, self.prior, options, trainer_kwargs)
         self.amortizer = amortizer
         self.history: list[RoundRecord] = []
         self._rounds: list[dict] = []
@@ -175,15 +183,17 @@ class SequentialInference:
         if index == 0:
             raw = self.generative_model(n, rng=rng)
         else:
-            raw = simulate_at(self.generative_model, self.sample(n), rng)
+            propose = getattr(self._method, "propose", None)  # TSNPE: its own proposal; others: the posterior
+            theta = self.sample(n) if propose is None else propose(n, self._new_seed())
+            raw = simulate_at(self.generative_model, theta, rng)
             acceptance = self._method.last_acceptance_rate
         self._rounds.append(raw)
         pooled = concat_raw(self._rounds)
         epoch_before = self.trainer.epoch
         history = self._method.train(pooled, index, epochs, batch_size, train_kwargs)
         record = RoundRecord(
-            round=index + 1, proposal="prior" if index == 0 else "posterior", simulations=len(raw["prior_draws"]),
-            total_simulations=len(pooled["prior_draws"]), proposal_acceptance=acceptance,
+            round=index + 1, proposal="prior" if index == 0 else self._method.proposal_name,
+            simulations=len(raw["prior_draws"]), total_simulations=len(pooled["prior_draws"]), proposal_acceptance=acceptance,
             epochs=self.trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
         )  # fmt: skip
         self.history.append(record)
@@ -237,18 +247,21 @@ class SequentialInference:
             raise ArgumentError(f"SequentialInference.{who} needs a trained network; call run(rounds, ...) first.")
 
 
-def _make_method(method, generative_model, amortizer, x_obs, prior, num_atoms, mcmc_kwargs, trainer_kwargs):
-    if method == "snpe_c":
-        from amortflow.inference.snpe import SNPEC
-
-        if mcmc_kwargs:
-            raise ArgumentError("mcmc_kwargs apply to methods 'snle' and 'snre'; method='snpe_c' samples its network directly.")
-        return SNPEC(generative_model, amortizer, x_obs, prior, num_atoms, trainer_kwargs)
+def _make_method(method, generative_model, amortizer, x_obs, prior, options: Mapping, trainer_kwargs):
     from amortflow.inference.snle import SNLE
+    from amortflow.inference.snpe import SNPEC
     from amortflow.inference.snre import SNRE
+    from amortflow.inference.tsnpe import TSNPE
 
+    args = (generative_model, amortizer, x_obs, prior)
+    if method in ("snpe_c", "tsnpe"):
+        if options["mcmc_kwargs"]:
+            raise ArgumentError(f"mcmc_kwargs apply to methods 'snle' and 'snre'; method={method!r} samples its network directly.")
+        if method == "snpe_c":
+            return SNPEC(*args, options["num_atoms"], trainer_kwargs)
+        return TSNPE(*args, trainer_kwargs, truncation_quantile=options["truncation_quantile"])
     kind = SNLE if method == "snle" else SNRE
-    return kind(generative_model, amortizer, x_obs, prior, mcmc_kwargs or {}, trainer_kwargs)
+    return kind(*args, options["mcmc_kwargs"] or {}, trainer_kwargs)
 
 
 def _final_losses(history: Mapping, epoch_before: int) -> dict:

@@ -37,6 +37,7 @@ class SNPEC:
     """
 
     name = "snpe_c"
+    proposal_name = "posterior"
     has_normalized_density = True
 
     def __init__(self, generative_model, amortizer, x_obs: np.ndarray, prior, num_atoms: int, trainer_kwargs: Mapping):
@@ -44,7 +45,7 @@ class SNPEC:
         from amortflow.trainers import Trainer
 
         if not isinstance(amortizer, AmortizedPosterior):
-            raise ArgumentError(f"method='snpe_c' needs an AmortizedPosterior, received {type(amortizer).__name__}.")
+            raise ArgumentError(f"method={self.name!r} needs an AmortizedPosterior, received {type(amortizer).__name__}.")
         self.amortizer = amortizer
         self.prior = prior
         self.wrapper = AtomicPosterior(amortizer, lambda theta: prior.log_prob(tf.cast(theta, prior.dtype)), num_atoms)
