@@ -62,10 +62,9 @@ class AtomicPosterior(keras.Model):
 
     Notes
     -----
-    :attr:`atomic` switches between the atomic loss (True) and the plain NPE loss
-    ``-log q(theta | x)`` (False), the right loss while the proposal is the prior (round 1,
-    as in sbi). It is a TensorFlow variable read inside the compiled step, so switching needs
-    no new trace. The posterior's ``summary_loss_fun`` is not supported (it has no atomic form here).
+    While the proposal is the prior (round 1), train the posterior itself with its plain NPE
+    loss, as sbi does; this wrapper is for the rounds after. The posterior's
+    ``summary_loss_fun`` is not supported (it has no atomic form here).
     """
 
     def __init__(self, posterior, prior_log_prob, num_atoms: int = DEFAULT_NUM_ATOMS, **kwargs):
@@ -80,7 +79,6 @@ class AtomicPosterior(keras.Model):
         self.posterior = posterior
         self.prior_log_prob = prior_log_prob
         self.num_atoms = num_atoms
-        self.atomic = tf.Variable(True, trainable=False, name="atomic_loss_on")
         self.seed_generator = keras.random.SeedGenerator(20190601)
         self.built = True
 
@@ -99,17 +97,9 @@ class AtomicPosterior(keras.Model):
         return self.posterior(input_dict, training=training)
 
     # --- the loss ---------------------------------------------------------------------------
-    def compute_loss(self, input_dict, training=False):
-        """Mean atomic loss of the batch while :attr:`atomic` is on, else the mean NPE loss."""
-        check_input_dict("AtomicPosterior", input_dict, ("parameters",))
-        return tf.cond(
-            self.atomic,
-            lambda: self.atomic_loss(input_dict, training),
-            lambda: self.posterior.compute_loss(input_dict, training=training),
-        )
-
-    def atomic_loss(self, input_dict, training=False) -> tf.Tensor:
+    def compute_loss(self, input_dict, training=False) -> tf.Tensor:
         """``mean_i L_i`` (see the module docstring) of one batch; a scalar tensor."""
+        check_input_dict("AtomicPosterior", input_dict, ("parameters",))
         posterior = self.posterior
         posterior._remember_inputs(input_dict)
         theta = tf.cast(input_dict["parameters"], tf.float32)

@@ -2,8 +2,9 @@
 
 Round ``r = 1, ..., R``: draw ``N`` parameters from the proposal ``p~_r`` (``p~_1`` is the prior,
 ``p~_r`` for ``r > 1`` the posterior estimate for ``x_obs`` after round ``r - 1``), simulate, and
-train on the simulations of all rounds so far (one Trainer, one compiled step, a fresh
-learning-rate schedule per round). Methods:
+train on the simulations of all rounds so far (``train_offline`` of one Trainer, whose compiled
+step every round reuses, with a fresh learning-rate schedule per round; SNPE-C has a second
+Trainer for its atomic loss, see :mod:`amortflow.inference.snpe`). Methods:
 
 * ``"snpe_c"`` - APT / SNPE-C (Greenberg et al. 2019): a posterior network trained with the
   atomic loss (:mod:`amortflow.inference.atomic_loss`, :mod:`amortflow.inference.snpe`);
@@ -139,8 +140,12 @@ class SequentialInference:
 
     @property
     def trainer(self):
-        """The :class:`~amortflow.trainers.Trainer` that trains every round."""
-        return self._method.trainer
+        """The :class:`~amortflow.trainers.Trainer` of the last round run (of round 1 before any).
+
+        ``"snpe_c"`` has two, sharing the network: one for round 1 (plain NPE loss) and one for
+        the rounds after (atomic loss); the other methods train every round with one.
+        """
+        return self._method.trainer_for(max(len(self._rounds) - 1, 0))
 
     @property
     def num_params(self) -> int:
@@ -189,12 +194,13 @@ class SequentialInference:
             acceptance = self._method.last_acceptance_rate
         self._rounds.append(raw)
         pooled = concat_raw(self._rounds)
-        epoch_before = self.trainer.epoch
+        trainer = self._method.trainer_for(index)
+        epoch_before = trainer.epoch
         history = self._method.train(pooled, index, epochs, batch_size, train_kwargs)
         record = RoundRecord(
             round=index + 1, proposal="prior" if index == 0 else self._method.proposal_name,
             simulations=len(raw["prior_draws"]), total_simulations=len(pooled["prior_draws"]), proposal_acceptance=acceptance,
-            epochs=self.trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
+            epochs=trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
         )  # fmt: skip
         self.history.append(record)
         logger.info("SequentialInference round %d (%s proposal): %d simulations, %d in all, %d epochs, loss %.3f.",

@@ -76,6 +76,10 @@ class SNLE:
         if not isinstance(amortizer, AmortizedLikelihood):
             raise ArgumentError(f"method='snle' needs an AmortizedLikelihood, received {type(amortizer).__name__}.")
 
+    def trainer_for(self, round_index: int):
+        """The one Trainer of every round."""
+        return self.trainer
+
     def train(self, raw: Mapping, round_index: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> dict:
         """Train on the pooled simulations ``raw`` (the same loss in every round)."""
         return self.trainer.train_offline(raw, epochs=epochs, batch_size=batch_size, **dict(train_kwargs))

@@ -6,6 +6,11 @@ the pooled simulations of all rounds with the atomic loss of
 :mod:`amortflow.inference.atomic_loss` (Greenberg et al. 2019), whose minimizer is the posterior
 whatever the proposals were. Inference needs no correction either: ``q(theta | x_obs)`` is the
 posterior estimate, and the next round's proposal.
+
+Two Trainers share the network: one on the posterior (round 1) and one on its
+:class:`~amortflow.inference.AtomicPosterior` (every later round), each with its one compiled
+step. Switching the loss inside one compiled step would need a ``tf.cond``, whose gradient XLA
+cannot compile here (the atoms' shapes become runtime values inside the branch).
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ class SNPEC:
         One observed data set, shaped like one simulation's ``sim_data``.
     prior : tfp.distributions.Distribution
         The prior, event shape ``(D,)``.
-    num_atoms : int
-        Atoms of the atomic loss.
+    num_atoms : int or None
+        Atoms of the atomic loss (None: no atomic loss, as in :class:`~amortflow.inference.tsnpe.TSNPE`).
     trainer_kwargs : dict
         Passed to the :class:`~amortflow.trainers.Trainer`.
     """
@@ -48,16 +53,36 @@ class SNPEC:
             raise ArgumentError(f"method={self.name!r} needs an AmortizedPosterior, received {type(amortizer).__name__}.")
         self.amortizer = amortizer
         self.prior = prior
-        self.wrapper = AtomicPosterior(amortizer, lambda theta: prior.log_prob(tf.cast(theta, prior.dtype)), num_atoms)
-        self.trainer = Trainer(amortizer=self.wrapper, generative_model=generative_model, **dict(trainer_kwargs))
+        self.generative_model = generative_model
+        self.trainer_kwargs = dict(trainer_kwargs)
+        if num_atoms is not None:  # checked now, used from round 2 on
+            self.wrapper = AtomicPosterior(amortizer, lambda theta: prior.log_prob(tf.cast(theta, prior.dtype)), num_atoms)
+        self.trainer = Trainer(amortizer=amortizer, generative_model=generative_model, **self.trainer_kwargs)
+        self._atomic_trainer = None
         raw_obs = {"sim_data": x_obs[None], "prior_draws": None}
         self.conditions = {key: value for key, value in self.trainer.configure(raw_obs).items() if key != "parameters"}
         self.last_acceptance_rate = None
 
+    def trainer_for(self, round_index: int):
+        """The Trainer of round ``round_index + 1``: the plain one in round 1, the atomic one after."""
+        if round_index == 0:
+            return self.trainer
+        if self._atomic_trainer is None:
+            from amortflow.trainers import Trainer
+
+            # the same configurator and settings; the posterior's standardization was adapted in round 1,
+            # and round 1's trainer already checked model -> configurator -> network
+            kwargs = dict(self.trainer_kwargs)
+            if kwargs.get("seed") is not None:
+                kwargs["seed"] = int(kwargs["seed"]) + 1  # its own random streams
+            self._atomic_trainer = Trainer(amortizer=self.wrapper, generative_model=self.generative_model,
+                                           configurator=self.trainer.configurator, skip_checks=True, **kwargs)  # fmt: skip
+        return self._atomic_trainer
+
     def train(self, raw: Mapping, round_index: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> dict:
         """Train on the pooled simulations ``raw``; the atomic loss from the second round on."""
-        self.wrapper.atomic.assign(round_index > 0)
-        return self.trainer.train_offline(raw, epochs=epochs, batch_size=batch_size, **dict(train_kwargs))
+        trainer = self.trainer_for(round_index)
+        return trainer.train_offline(raw, epochs=epochs, batch_size=batch_size, **dict(train_kwargs))
 
     def sample(self, n_samples: int, seed: int | None) -> np.ndarray:
         """``(n_samples, D)`` draws of ``q(theta | x_obs)`` (inside the prior's box when it has one)."""

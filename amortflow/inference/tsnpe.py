@@ -45,16 +45,15 @@ class TSNPE(SNPEC):
 
     def __init__(self, generative_model, amortizer, x_obs, prior, trainer_kwargs: Mapping,
                  truncation_quantile: float = DEFAULT_TRUNCATION_QUANTILE):  # fmt: skip
-        super().__init__(generative_model, amortizer, x_obs, prior, num_atoms=2, trainer_kwargs=trainer_kwargs)
+        super().__init__(generative_model, amortizer, x_obs, prior, num_atoms=None, trainer_kwargs=trainer_kwargs)
         if not 0 < truncation_quantile < 1:
             raise ArgumentError(f"truncation_quantile must lie in (0, 1), received {truncation_quantile!r}.")
         self.truncation_quantile = float(truncation_quantile)
         self.last_threshold = None
 
-    def train(self, raw: Mapping, round_index: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> dict:
-        """Train on the pooled simulations with the plain NPE loss in every round."""
-        self.wrapper.atomic.assign(False)
-        return self.trainer.train_offline(raw, epochs=epochs, batch_size=batch_size, **dict(train_kwargs))
+    def trainer_for(self, round_index: int):
+        """The one Trainer (plain NPE loss) of every round."""
+        return self.trainer
 
     def threshold(self, seed: int | None) -> float:
         """``tau``: the ``truncation_quantile`` of ``log q(theta | x_obs)`` at draws of ``q``."""
