@@ -53,7 +53,6 @@ class SNLE:
 
     name = "snle"
     proposal_name = "posterior"
-    has_normalized_density = False
 
     def __init__(self, generative_model, amortizer, x_obs: np.ndarray, prior, mcmc_kwargs: Mapping, trainer_kwargs: Mapping):
         from amortflow.trainers import Trainer

@@ -43,7 +43,6 @@ class SNPEC:
 
     name = "snpe_c"
     proposal_name = "posterior"
-    has_normalized_density = True
 
     def __init__(self, generative_model, amortizer, x_obs: np.ndarray, prior, num_atoms: int, trainer_kwargs: Mapping):
         from amortflow.amortizers import AmortizedPosterior

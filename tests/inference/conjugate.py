@@ -29,3 +29,19 @@ def sample_means(theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def model() -> af.simulation.GenerativeModel:
     simulator = af.simulation.Simulator(batch_simulator_fun=sample_means)
     return af.simulation.GenerativeModel(prior=af.simulation.Prior(distribution=PRIOR), simulator=simulator, skip_test=True)
+
+
+#: Largest C2ST accuracy accepted against exact draws. Two 2-D normals whose means differ by at
+#: most 0.25 sd and whose sds by at most 15 % per axis (the estimation budget of the known-answer
+#: tests) have a total-variation distance of at most 0.19, so the best classifier scores at most
+#: ``(1 + 0.19) / 2 = 0.595``; 4 standard errors of an accuracy from 2 x 1000 points
+#: (``sqrt(0.25 / 2000) = 0.011``) give 0.64.
+C2ST_MAX = 0.64
+
+
+def c2st_against_exact(draws: np.ndarray, n: int = 1000, seed: int = 0) -> float:
+    """C2ST accuracy of ``n`` of ``draws`` (every k-th, so MCMC chains mix in) against ``n`` exact posterior draws."""
+    from amortflow.diagnostics.metrics.c2st import c2st
+
+    exact = POSTERIOR_MEAN + POSTERIOR_SD * np.random.default_rng(seed).normal(size=(n, 2))
+    return c2st(exact, draws[:: max(1, len(draws) // n)][:n], seed=seed)

@@ -25,11 +25,15 @@ from amortflow.exceptions import ArgumentError
 from amortflow.inference.atomic_loss import AtomicPosterior, contrasting_indices
 from amortflow.inference.proposal_simulation import simulate_at
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import N_OBS, POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, model
+from tests.inference.conjugate import c2st_against_exact, N_OBS, POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, model
 
 N_DRAWS = 4000
 MEAN_TOL = 0.3 + 4 / np.sqrt(N_DRAWS)  # in posterior sds
 SD_TOL = 0.2 + 4 / np.sqrt(2 * N_DRAWS)  # relative
+#: C2ST accuracy against exact draws: normals within the budget above have a total-variation
+#: distance of at most 0.24, so the best classifier scores at most 0.62; + 4 standard errors
+#: of an accuracy from 2 x 1000 points (0.011 each). The proposal posterior scores about 0.73.
+C2ST_TOL = 0.62 + 4 * np.sqrt(0.25 / 2000)
 PROPOSAL_SHIFT, PROPOSAL_SD = 0.3, 0.25
 
 
@@ -84,7 +88,8 @@ def _fit(raw, atomic: bool):
     trainer = af.trainers.Trainer(amortizer=amortizer, generative_model=model(), progress=False, seed=0)
     trainer.train_offline(raw, epochs=40, batch_size=128, optimizer=3e-3)
     draws = posterior.sample(trainer.configure({"sim_data": X_OBS[None]}), N_DRAWS, seed=0, squeeze=True)
-    return (draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, draws.std(axis=0) / POSTERIOR_SD
+    shift, sd = (draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, draws.std(axis=0) / POSTERIOR_SD
+    return shift, sd, c2st_against_exact(draws)
 
 
 def test_the_atomic_loss_corrects_for_a_proposal_the_plain_loss_does_not(rng):
@@ -96,11 +101,12 @@ def test_the_atomic_loss_corrects_for_a_proposal_the_plain_loss_does_not(rng):
     wrong_shift, wrong_sd = (wrong_mean - POSTERIOR_MEAN) / POSTERIOR_SD, np.sqrt(1 / precision) / POSTERIOR_SD
     assert np.all(np.abs(wrong_shift) > MEAN_TOL) and wrong_sd < 1 - SD_TOL  # the test can tell them apart
 
-    shift, sd = _fit(raw, atomic=False)
+    shift, sd, accuracy = _fit(raw, atomic=False)
     np.testing.assert_array_less(np.abs(shift - wrong_shift), MEAN_TOL)
     np.testing.assert_array_less(np.abs(sd / wrong_sd - 1), SD_TOL)
-    assert np.all(np.abs(shift) > MEAN_TOL) and np.all(sd < 1 - SD_TOL)  # visibly wrong
+    assert np.all(np.abs(shift) > MEAN_TOL) and np.all(sd < 1 - SD_TOL) and accuracy > C2ST_TOL  # visibly wrong
 
-    shift, sd = _fit(raw, atomic=True)
+    shift, sd, accuracy = _fit(raw, atomic=True)
     np.testing.assert_array_less(np.abs(shift), MEAN_TOL)
     np.testing.assert_array_less(np.abs(sd - 1), SD_TOL)
+    assert accuracy < C2ST_TOL

@@ -17,7 +17,7 @@ import amortflow as af
 from amortflow.exceptions import ArgumentError, ShapeError
 from amortflow.inference import RoundRecord, SequentialInference
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, model, sample_means
+from tests.inference.conjugate import C2ST_MAX, c2st_against_exact, POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, model, sample_means
 
 tfd = tfp.distributions
 N_DRAWS = 4000
@@ -30,6 +30,7 @@ def assert_matches_posterior(draws: np.ndarray) -> None:
     assert draws.shape == (N_DRAWS, 2) and np.isfinite(draws).all()
     np.testing.assert_array_less(np.abs(draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, MEAN_TOL)
     np.testing.assert_array_less(np.abs(draws.std(axis=0) / POSTERIOR_SD - 1), SD_TOL)
+    assert c2st_against_exact(draws) < C2ST_MAX
 
 
 def test_snpe_c_recovers_the_analytic_posterior(rng):

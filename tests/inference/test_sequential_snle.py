@@ -16,7 +16,7 @@ import amortflow as af
 from amortflow.exceptions import ArgumentError
 from amortflow.inference import SequentialInference
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
+from tests.inference.conjugate import C2ST_MAX, c2st_against_exact, POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
 
 N_DRAWS = 4000
 
@@ -33,6 +33,7 @@ def test_snle_recovers_the_analytic_posterior(rng):
     sd_tol = 0.15 + 4 / np.sqrt(2 * ess)
     np.testing.assert_array_less(np.abs(draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, mean_tol)
     np.testing.assert_array_less(np.abs(draws.std(axis=0) / POSTERIOR_SD - 1), sd_tol)
+    assert c2st_against_exact(draws) < C2ST_MAX
     # log_prob is unnormalized: it differs from the exact log posterior by about a constant
     exact = stats.norm(POSTERIOR_MEAN, POSTERIOR_SD).logpdf(draws[:200]).sum(axis=1)
     learned = inference.log_prob(draws[:200])

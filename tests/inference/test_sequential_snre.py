@@ -15,7 +15,7 @@ from amortflow.exceptions import ArgumentError
 from amortflow.inference import SequentialInference
 from amortflow.networks.classifiers import RatioClassifier
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
+from tests.inference.conjugate import C2ST_MAX, c2st_against_exact, POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
 
 N_DRAWS = 4000
 
@@ -30,6 +30,7 @@ def test_snre_recovers_the_analytic_posterior(rng):
     ess = float(np.min(inference._method.last_mcmc.ess))
     np.testing.assert_array_less(np.abs(draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, 0.25 + 4 / np.sqrt(ess))
     np.testing.assert_array_less(np.abs(draws.std(axis=0) / POSTERIOR_SD - 1), 0.15 + 4 / np.sqrt(2 * ess))
+    assert c2st_against_exact(draws) < C2ST_MAX
     assert inference.log_prob(draws[:10]).shape == (10,)
 
 

@@ -17,7 +17,7 @@ from scipy import stats
 import amortflow as af
 from amortflow.inference import SequentialInference
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
+from tests.inference.conjugate import C2ST_MAX, c2st_against_exact, POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
 
 N_DRAWS = 4000
 
@@ -35,4 +35,5 @@ def test_tsnpe_recovers_the_analytic_posterior_and_truncation_region(rng):
     assert draws.shape == (N_DRAWS, 2)
     np.testing.assert_array_less(np.abs(draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD, 0.25 + 4 / np.sqrt(N_DRAWS))
     np.testing.assert_array_less(np.abs(draws.std(axis=0) / POSTERIOR_SD - 1), 0.15 + 4 / np.sqrt(2 * N_DRAWS))
+    assert c2st_against_exact(draws) < C2ST_MAX
     assert np.isfinite(inference.log_prob(draws[:10])).all()
