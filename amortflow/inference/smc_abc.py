@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from amortflow.amortizers.base import check_positive_int
-from amortflow.exceptions import ArgumentError
+from amortflow.exceptions import ArgumentError, SamplingError
 from amortflow.inference.abc import (
     DEFAULT_ABC_BATCH,
     check_quantile,
@@ -39,6 +39,9 @@ from amortflow.inference.abc import (
 from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
 
 logger = logging.getLogger("amortflow")
+
+#: Batches of moved particles all outside the prior's support before giving up.
+MAX_EMPTY_BATCHES = 100
 
 
 @dataclass
@@ -183,7 +186,7 @@ def _next_generation(result: SMCABCResult, tolerance: float, prior, population_d
     n, dim = result.particles.shape
     covariance = 2.0 * np.atleast_2d(np.cov(result.particles, rowvar=False, aweights=result.weights))
     cholesky = np.linalg.cholesky(covariance + 1e-12 * np.eye(dim) * np.trace(covariance))
-    accepted, kept_distances, n_sims, n_hits = [], [], 0, 0
+    accepted, kept_distances, n_sims, n_hits, empty = [], [], 0, 0, 0
     rate = result.acceptance_rates[-1]  # a first guess; each batch updates it
     while n_hits < n:
         # enough candidates for the missing particles at the current rate (+10 %), in bounded batches
@@ -195,7 +198,11 @@ def _next_generation(result: SMCABCResult, tolerance: float, prior, population_d
         inside = np.isfinite(np.asarray(prior.log_prob(candidates.astype(prior.dtype.as_numpy_dtype))))
         candidates = candidates[inside]  # outside the support: prior 0, rejected without a simulation
         if not len(candidates):
+            empty += 1
+            if empty >= MAX_EMPTY_BATCHES:
+                raise SamplingError(f"smc_abc: {empty} batches of moved particles in a row all left the prior's support.")
             continue
+        empty = 0
         distances = population_distances(candidates)
         n_sims += len(candidates)
         hit = distances <= tolerance

@@ -59,6 +59,14 @@ def test_smc_abc_reaches_a_small_tolerance_with_fewer_simulations():
     assert result.sample(50, seed=0).shape == (50, 2)
 
 
+def test_smc_abc_stops_at_its_budget_and_at_a_low_acceptance():
+    capped = smc_abc(model(), X_OBS, num_particles=200, num_generations=20, max_simulations=6000, seed=0)
+    assert capped.num_simulations <= 6000 and len(capped.tolerances) < 21
+    picky = smc_abc(model(), X_OBS, num_particles=200, num_generations=20, min_acceptance_rate=0.2, seed=0)
+    assert len(picky.tolerances) < 21 and picky.acceptance_rates[-1] < 0.2
+    assert all(rate >= 0.2 for rate in picky.acceptance_rates[1:-1])
+
+
 def test_a_summary_network_can_be_the_summary():
     summary_net = af.networks.DeepSet(summary_dim=3)
     simulator = af.simulation.Simulator(batch_simulator_fun=lambda theta, rng: theta[:, None, :] + rng.normal(size=(len(theta), N_OBS, 2)))
