@@ -63,7 +63,9 @@ def make_summary_fn(summary) -> Callable[[np.ndarray], np.ndarray]:
         return lambda data: _as_rows(amortizer.summarize({"summary_conditions": np.asarray(data, np.float32)})[0], len(data))
     if callable(summary):
         return lambda data: _as_rows(summary(np.asarray(data, dtype=np.float32)), len(data))
-    raise ArgumentError(f"summary must be None, a callable or an amortizer with a summary_net, received {type(summary).__name__}.")
+    raise ArgumentError(
+        f"summary must be None, a callable or an amortizer with a summary_net, received {type(summary).__name__}."
+    )
 
 
 def _as_rows(values, n: int) -> np.ndarray:

@@ -71,11 +71,17 @@ class AtomicPosterior(keras.Model):
         super().__init__(**kwargs)
         num_atoms = check_positive_int("num_atoms", num_atoms)
         if num_atoms < 2:
-            raise ArgumentError(f"num_atoms must be >= 2 (the pair's own parameters and a contrasting one), received {num_atoms}.")
+            raise ArgumentError(
+                f"num_atoms must be >= 2 (the pair's own parameters and a contrasting one), received {num_atoms}."
+            )
         if not callable(prior_log_prob):
-            raise ArgumentError(f"prior_log_prob must be a callable theta -> log p(theta), received {type(prior_log_prob).__name__}.")
+            raise ArgumentError(
+                f"prior_log_prob must be a callable theta -> log p(theta), received {type(prior_log_prob).__name__}."
+            )
         if getattr(posterior, "summary_loss_fun", None) is not None:
-            raise ArgumentError("The atomic loss does not add a summary loss; build the AmortizedPosterior without summary_loss_fun.")
+            raise ArgumentError(
+                "The atomic loss does not add a summary loss; build the AmortizedPosterior without summary_loss_fun."
+            )
         self.posterior = posterior
         self.prior_log_prob = prior_log_prob
         self.num_atoms = num_atoms

@@ -149,6 +149,7 @@ class SequentialInference:
 
     @property
     def num_params(self) -> int:
+        """``D``, the prior's dimension."""
         return int(self.prior.event_shape[0])
 
     def _new_seed(self) -> int:
@@ -199,8 +200,8 @@ class SequentialInference:
         history = self._method.train(pooled, index, epochs, batch_size, train_kwargs)
         record = RoundRecord(
             round=index + 1, proposal="prior" if index == 0 else self._method.proposal_name,
-            simulations=len(raw["prior_draws"]), total_simulations=len(pooled["prior_draws"]), proposal_acceptance=acceptance,
-            epochs=trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
+            simulations=len(raw["prior_draws"]), total_simulations=len(pooled["prior_draws"]),
+            proposal_acceptance=acceptance, epochs=trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
         )  # fmt: skip
         self.history.append(record)
         logger.info("SequentialInference round %d (%s proposal): %d simulations, %d in all, %d epochs, loss %.3f.",
@@ -211,8 +212,9 @@ class SequentialInference:
     def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
         """``(n_samples, D)`` posterior draws for ``x_obs``, all inside the prior's support.
 
-        ``"snpe_c"``: draws of the posterior network ``q(theta | x_obs)``; ``"snle"`` / ``"snre"``:
-        MCMC draws of ``p(theta) q(x_obs | theta)`` / ``p(theta) r(x_obs, theta)``. Draws where the prior density is 0 are redrawn.
+        ``"snpe_c"``, ``"tsnpe"``: draws of the posterior network ``q(theta | x_obs)``; ``"snle"`` /
+        ``"snre"``: MCMC draws of ``p(theta) q(x_obs | theta)`` / ``p(theta) r(x_obs, theta)``. Draws
+        where the prior density is 0 are redrawn.
         """
         n_samples = check_positive_int("n_samples", n_samples)
         self._require_trained("sample")
@@ -233,11 +235,10 @@ class SequentialInference:
     def log_prob(self, theta) -> np.ndarray:
         """Log posterior density of parameter rows ``theta (n, D)`` (or ``(D,)``) given ``x_obs``: ``(n,)``.
 
-        ``"snpe_c"``: the network's normalized ``log q(theta | x_obs)``, which is the posterior
-        estimate (the atomic loss needs no correction at inference). ``"snle"`` / ``"snre"``: the
-        unnormalized ``log p(theta) + log q(x_obs | theta)`` / ``+ log r(x_obs, theta)`` (the
-        evidence is unknown). ``-inf`` outside the
-        prior's support.
+        ``"snpe_c"``, ``"tsnpe"``: the network's normalized ``log q(theta | x_obs)``, which is the
+        posterior estimate (neither method needs a correction at inference). ``"snle"`` /
+        ``"snre"``: the unnormalized ``log p(theta) + log q(x_obs | theta)`` /
+        ``+ log r(x_obs, theta)`` (the evidence is unknown). ``-inf`` outside the prior's support.
         """
         self._require_trained("log_prob")
         theta = np.asarray(theta, dtype=np.float32)
@@ -262,7 +263,9 @@ def _make_method(method, generative_model, amortizer, x_obs, prior, options: Map
     args = (generative_model, amortizer, x_obs, prior)
     if method in ("snpe_c", "tsnpe"):
         if options["mcmc_kwargs"]:
-            raise ArgumentError(f"mcmc_kwargs apply to methods 'snle' and 'snre'; method={method!r} samples its network directly.")
+            raise ArgumentError(
+                f"mcmc_kwargs apply to methods 'snle' and 'snre'; method={method!r} samples its network directly."
+            )
         if method == "snpe_c":
             return SNPEC(*args, options["num_atoms"], trainer_kwargs)
         return TSNPE(*args, trainer_kwargs, truncation_quantile=options["truncation_quantile"])

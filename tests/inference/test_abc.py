@@ -69,7 +69,10 @@ def test_smc_abc_stops_at_its_budget_and_at_a_low_acceptance():
 
 def test_a_summary_network_can_be_the_summary():
     summary_net = af.networks.DeepSet(summary_dim=3)
-    simulator = af.simulation.Simulator(batch_simulator_fun=lambda theta, rng: theta[:, None, :] + rng.normal(size=(len(theta), N_OBS, 2)))
+    def observations(theta, rng):  # the N_OBS observations themselves: a set for the DeepSet
+        return theta[:, None, :] + rng.normal(size=(len(theta), N_OBS, 2))
+
+    simulator = af.simulation.Simulator(batch_simulator_fun=observations)
     sets = af.simulation.GenerativeModel(prior=af.simulation.Prior(distribution=model().prior.distribution),
                                          simulator=simulator, skip_test=True)  # fmt: skip
     x_obs = np.zeros((N_OBS, 2), "float32")

@@ -25,7 +25,7 @@ from amortflow.exceptions import ArgumentError
 from amortflow.inference.atomic_loss import AtomicPosterior, contrasting_indices
 from amortflow.inference.proposal_simulation import simulate_at
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import c2st_against_exact, N_OBS, POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, model
+from tests.inference.conjugate import N_OBS, POSTERIOR_MEAN, POSTERIOR_SD, PRIOR, X_OBS, c2st_against_exact, model
 
 N_DRAWS = 4000
 MEAN_TOL = 0.3 + 4 / np.sqrt(N_DRAWS)  # in posterior sds

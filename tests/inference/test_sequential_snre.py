@@ -15,7 +15,7 @@ from amortflow.exceptions import ArgumentError
 from amortflow.inference import SequentialInference
 from amortflow.networks.classifiers import RatioClassifier
 from tests.amortizers.helpers import tiny_flow
-from tests.inference.conjugate import C2ST_MAX, c2st_against_exact, POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, model
+from tests.inference.conjugate import C2ST_MAX, POSTERIOR_MEAN, POSTERIOR_SD, X_OBS, c2st_against_exact, model
 
 N_DRAWS = 4000
 
