@@ -16,11 +16,12 @@ from scipy import stats
 import amortflow as af
 from amortflow.exceptions import ArgumentError, ShapeError
 from amortflow.inference import RoundRecord, SequentialInference
-from tests.amortizers.helpers import tiny_flow
+from tests.amortizers.helpers import tiny_deep_set, tiny_flow
 from tests.inference.conjugate import (
     C2ST_MAX,
     POSTERIOR_MEAN,
     POSTERIOR_SD,
+    PRIOR,
     X_OBS,
     c2st_against_exact,
     model,
@@ -91,3 +92,18 @@ def test_inputs_are_checked():
         inference.sample(10)
     with pytest.raises(ArgumentError, match="rounds must be a positive integer"):
         inference.run(rounds=0, simulations_per_round=10)
+
+
+def test_snpe_c_with_a_summary_network_on_set_valued_data(rng):
+    # the atomic loss summarizes each data set once and repeats its summary for every atom
+    def observations(theta, rng):
+        return theta[:, None, :] + rng.normal(size=(len(theta), 10, 2))
+
+    simulator = af.simulation.Simulator(batch_simulator_fun=observations)
+    sets = af.simulation.GenerativeModel(prior=af.simulation.Prior(distribution=PRIOR), simulator=simulator, skip_test=True)
+    posterior = af.amortizers.AmortizedPosterior(tiny_flow(2), tiny_deep_set(4))
+    x_obs = (X_OBS + np.zeros((10, 2))).astype("float32")
+    inference = SequentialInference(sets, posterior, x_obs, seed=3, trainer_kwargs=QUIET)
+    history = inference.run(rounds=2, simulations_per_round=200, epochs=2, batch_size=64)
+    assert [r.total_simulations for r in history] == [200, 400] and np.isfinite(history[1].final_train_loss)
+    assert inference.sample(100, seed=0).shape == (100, 2)
