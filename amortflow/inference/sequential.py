@@ -101,7 +101,8 @@ class SequentialInference:
     seed : int, optional
         Seeds the proposals, the simulations and the trainer.
     trainer_kwargs : dict, optional
-        Passed to the :class:`~amortflow.trainers.Trainer` (e.g. ``progress=False``).
+        Passed to the :class:`~amortflow.trainers.Trainer` (e.g. ``progress=False``). With a
+        ``checkpoint_path``, SNPE-C's second (atomic-loss) Trainer writes to ``<path>_atomic``.
 
     Examples
     --------

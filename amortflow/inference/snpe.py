@@ -16,6 +16,7 @@ cannot compile here (the atoms' shapes become runtime values inside the branch).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -74,6 +75,9 @@ class SNPEC:
             kwargs = dict(self.trainer_kwargs)
             if kwargs.get("seed") is not None:
                 kwargs["seed"] = int(kwargs["seed"]) + 1  # its own random streams
+            if kwargs.get("checkpoint_path") is not None:  # its own folder: a checkpoint holds one trainer's run
+                folder = Path(kwargs["checkpoint_path"])
+                kwargs["checkpoint_path"] = folder.with_name(folder.name + "_atomic")
             self._atomic_trainer = Trainer(amortizer=self.wrapper, generative_model=self.generative_model,
                                            configurator=self.trainer.configurator, skip_checks=True, **kwargs)  # fmt: skip
         return self._atomic_trainer

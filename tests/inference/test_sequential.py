@@ -107,3 +107,12 @@ def test_snpe_c_with_a_summary_network_on_set_valued_data(rng):
     history = inference.run(rounds=2, simulations_per_round=200, epochs=2, batch_size=64)
     assert [r.total_simulations for r in history] == [200, 400] and np.isfinite(history[1].final_train_loss)
     assert inference.sample(100, seed=0).shape == (100, 2)
+
+
+def test_checkpoints_of_the_two_snpe_c_trainers_do_not_collide(tmp_path):
+    kwargs = {**QUIET, "checkpoint_path": tmp_path / "run"}
+    inference = SequentialInference(model(), af.amortizers.AmortizedPosterior(tiny_flow(2)), X_OBS, seed=4,
+                                    trainer_kwargs=kwargs)  # fmt: skip
+    inference.run(rounds=2, simulations_per_round=200, epochs=1, batch_size=64)
+    assert inference.trainer.checkpoint_path == tmp_path / "run_atomic"
+    assert any((tmp_path / "run").iterdir()) and any((tmp_path / "run_atomic").iterdir())
