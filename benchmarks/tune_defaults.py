@@ -26,6 +26,7 @@ CANDIDATES = {
     "default": {},
     "spline": {"coupling_design": "spline"},
     "affine_4x64": {"num_coupling_layers": 4, "coupling_settings": {"dense_args": {"units": 64}}},
+    "dropout_0.1": {"coupling_settings": {"dropout": True, "dropout_prob": 0.1}},
 }
 TUNING_SEED = 1
 TUNING_OBSERVATIONS = 5  # observations 1..5

@@ -58,10 +58,8 @@ from amortflow.trainers.sources import (
     RoundsSource,
     StreamingSource,
 )
-from amortflow.trainers.sources.disk import complete_shards
-from amortflow.trainers.sources.rows import concat_raw, raw_num_rows
 from amortflow.trainers.step import CompiledStep
-from amortflow.trainers.validation_split import split_shards, split_simulations, splittable
+from amortflow.trainers.validation_split import hold_out_shards, hold_out_simulations
 
 logger = logging.getLogger("amortflow")
 
@@ -312,28 +310,12 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         if not isinstance(simulations_dict, Mapping):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
         run_index = self._next_run_index()
-        simulations_dict, validation_sims, early_stopping = self._hold_out_validation(
-            simulations_dict, early_stopping, validation_sims, run_index
+        simulations_dict, validation_sims, early_stopping = hold_out_simulations(
+            simulations_dict, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, run_index, 1)
         )
         source = OfflineSource(simulations_dict, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
                                self.seeds, run_index)  # fmt: skip
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
-
-    def _hold_out_validation(self, raw: Mapping, early_stopping, validation_sims, run_index: int):
-        """Resolve fixed-budget early stopping: ``(training raw, validation_sims, early_stopping)``."""
-        if early_stopping is False or early_stopping is None:
-            return raw, validation_sims, False
-        resolved = True if early_stopping == "auto" else early_stopping
-        if validation_sims is not None:
-            return raw, validation_sims, resolved
-        if early_stopping == "auto" and not splittable(raw):
-            logger.info("train_offline: no validation_sims and too few (or multi-model) simulations to hold some "
-                        "out, so no early stopping: training runs all its epochs.")  # fmt: skip
-            return raw, None, False
-        training, validation = split_simulations(raw, self.seeds.rng(Stream.VALIDATION, run_index, 1))
-        logger.info("train_offline: %d of the %d simulations are held out for validation (early stopping); "
-                    "training on %d.", raw_num_rows(validation), raw_num_rows(raw), raw_num_rows(training))  # fmt: skip
-        return training, validation, resolved
 
     def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
                                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
@@ -350,32 +332,12 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         ``"auto"`` does only where that leaves at least as many to train on.
         """
         epochs, batch_size, run_index = _pos("epochs", epochs), _pos("batch_size", batch_size), self._next_run_index()
-        source = PresimulationSource(path, self.configure, epochs, batch_size, shuffle_buffer, self.seeds, run_index)
-        if early_stopping is not False and early_stopping is not None and validation_sims is None:
-            source, validation_sims, early_stopping = self._hold_out_shards(source, early_stopping, run_index)
-        elif early_stopping == "auto":
-            early_stopping = validation_sims is not None
+        shards, validation_sims, early_stopping = hold_out_shards(
+            path, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, run_index, 1)
+        )
+        source = PresimulationSource(path, self.configure, epochs, batch_size, shuffle_buffer, self.seeds, run_index,
+                                     shards=shards)  # fmt: skip
         return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
-
-    def _hold_out_shards(self, source: PresimulationSource, early_stopping, run_index: int):
-        """``(source over the training shards, validation raw dict, early_stopping)`` of a presimulation run."""
-        from amortflow.simulation import load_shard
-
-        sizes = [size for shard, size in zip(*complete_shards(source.path)) if shard in set(source.shards)]
-        try:
-            training, held_out = split_shards(source.shards, sizes, self.seeds.rng(Stream.VALIDATION, run_index, 1))
-        except ArgumentError:
-            if early_stopping != "auto":
-                raise
-            logger.info("train_from_presimulation: no validation_sims and too few shards to hold some out, so no "
-                        "early stopping: training runs all its epochs.")  # fmt: skip
-            return source, None, False
-        validation = concat_raw([load_shard(shard) for shard in held_out])
-        logger.info("train_from_presimulation: %d shard(s) with %d simulations are held out for validation "
-                    "(early stopping).", len(held_out), raw_num_rows(validation))  # fmt: skip
-        source = PresimulationSource(source.path, source.configurator, source.epochs, source.batch_size,
-                                     source.shuffle_buffer, self.seeds, run_index, shards=training)  # fmt: skip
-        return source, validation, True if early_stopping == "auto" else early_stopping
 
     def train_streaming(self, epochs: int, iterations_per_epoch: int, batch_size: int, stream=None,
                         buffer_capacity: int = 1000, watermark: int | None = None, policy: str = "fifo",

@@ -10,14 +10,19 @@ same ones.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from amortflow.exceptions import ArgumentError
-from amortflow.trainers.sources.rows import is_standard_raw, raw_num_rows, take_raw_rows
+from amortflow.trainers.sources.disk import complete_shards
+from amortflow.trainers.sources.rows import concat_raw, is_standard_raw, raw_num_rows, take_raw_rows
+
+logger = logging.getLogger("amortflow")
 
 #: Fraction of the simulations held out for validation.
 VALIDATION_FRACTION = 0.1
@@ -81,3 +86,55 @@ def split_shards(shards: list[Path], sizes: list[int], rng: np.random.Generator)
         )
     held_set = set(held)
     return [s for i, s in enumerate(shards) if i not in held_set], [shards[i] for i in sorted(held_set)]
+
+
+# --- what train_offline and train_from_presimulation do with early_stopping="auto" ------------
+def _resolved(early_stopping):
+    return True if early_stopping == "auto" else early_stopping
+
+
+def hold_out_simulations(raw: Mapping, early_stopping, validation_sims, rng: np.random.Generator):
+    """``(training raw, validation_sims, early_stopping)`` of an offline run.
+
+    ``early_stopping`` False/None: nothing held out, no stopping. With ``validation_sims``: they
+    are used. Otherwise :func:`split_simulations` holds some out; ``"auto"`` skips that (and the
+    stopping) for data too small or not single-model, ``True`` (or a stopper) insists.
+    """
+    if early_stopping is False or early_stopping is None:
+        return raw, validation_sims, False
+    if validation_sims is not None:
+        return raw, validation_sims, _resolved(early_stopping)
+    if early_stopping == "auto" and not splittable(raw):
+        logger.info("train_offline: no validation_sims and too few (or multi-model) simulations to hold some "
+                    "out, so no early stopping: training runs all its epochs.")  # fmt: skip
+        return raw, None, False
+    training, validation = split_simulations(raw, rng)
+    logger.info("train_offline: %d of the %d simulations are held out for validation (early stopping); "
+                "training on %d.", raw_num_rows(validation), raw_num_rows(raw), raw_num_rows(training))  # fmt: skip
+    return training, validation, _resolved(early_stopping)
+
+
+def hold_out_shards(path: str | os.PathLike, early_stopping, validation_sims, rng: np.random.Generator):
+    """``(training shards or None for all, validation_sims, early_stopping)`` of a run from presimulated shards.
+
+    As :func:`hold_out_simulations`, with whole shards held out (:func:`split_shards`) and loaded
+    as the validation set.
+    """
+    from amortflow.simulation import load_shard
+
+    if early_stopping is False or early_stopping is None:
+        return None, validation_sims, False
+    if validation_sims is not None:
+        return None, validation_sims, _resolved(early_stopping)
+    try:
+        training, held_out = split_shards(*complete_shards(Path(path)), rng)
+    except ArgumentError:
+        if early_stopping != "auto":
+            raise
+        logger.info("train_from_presimulation: no validation_sims and too few shards to hold some out, so no "
+                    "early stopping: training runs all its epochs.")  # fmt: skip
+        return None, None, False
+    validation = concat_raw([load_shard(shard) for shard in held_out])
+    logger.info("train_from_presimulation: %d shard(s) with %d simulations are held out for validation "
+                "(early stopping).", len(held_out), raw_num_rows(validation))  # fmt: skip
+    return training, validation, _resolved(early_stopping)

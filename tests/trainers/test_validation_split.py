@@ -10,7 +10,8 @@ import pytest
 import amortflow as af
 from amortflow.exceptions import ArgumentError
 from amortflow.trainers import EarlyStopper
-from amortflow.trainers.validation_split import split_shards, split_simulations, validation_size
+from amortflow.trainers.seeds import Stream
+from amortflow.trainers.validation_split import hold_out_simulations, split_shards, split_simulations, validation_size
 
 from .conftest import make_amortizer
 
@@ -52,7 +53,8 @@ def test_train_offline_holds_out_validation_and_stops_early_by_default(model, qu
     # a learning rate of 0.05 on 100 simulations overfits: the validation loss stops falling early
     assert trainer.epoch == best_epoch + 20 < 150
     assert f"Restored the weights of epoch {best_epoch}" in caplog.text
-    conf = trainer.configure(trainer._hold_out_validation(sims, True, None, 0)[1])
+    held_out = hold_out_simulations(sims, True, None, trainer.seeds.rng(Stream.VALIDATION, 0, 1))[1]
+    conf = trainer.configure(held_out)
     assert float(trainer.amortizer.compute_loss(conf)) == pytest.approx(losses.min(), rel=1e-4)
 
 
