@@ -233,9 +233,28 @@ fig = af.diagnostics.pairplot(
 print(f"C2ST accuracy (0.5 = indistinguishable): {af.diagnostics.c2st(exact_draws, draws):.3f}")
 
 # %% [markdown]
+# ## Posterior predictive check, and ArviZ
+#
+# Data simulated at posterior draws should look like the observation. `posterior_predictive`
+# runs the simulator once per draw (here for the first 500 draws) and `plot_posterior_predictive`
+# compares the simulated values with the observed ones, channel by channel. `to_inference_data`
+# hands the draws (with the observation and the predictive data) to ArviZ, whose summaries and
+# plots then work as for any MCMC output (ArviZ is an optional extra: `pip install amortflow[arviz]`).
+
+# %%
+import arviz as az
+
+predictive = af.simulation.posterior_predictive(model, draws, rng=9, max_draws=500)  # (500, 50, 4)
+fig = af.diagnostics.plot_posterior_predictive(x_obs[0], predictive, data_names=[f"x_{i + 1}" for i in range(D)])
+idata = af.diagnostics.to_inference_data(draws, param_names=prior.param_names, observed=x_obs[0],
+                                         posterior_predictive=predictive)
+print(az.summary(idata, kind="stats", round_to=3))
+
+# %% [markdown]
 # ## Where to go next
 #
 # * Save the trained amortizer with `amortizer.save("gaussian_means.keras")` and load it with
-#   `keras.saving.load_model`.
+#   `af.utils.load_amortizer("gaussian_means.keras")` (or `keras.saving.load_model`; the former
+#   names a damaged file as such).
 # * `02_amortized_linear_gaussian` trains offline on a fixed budget of simulations and handles a
 #   bounded prior; `05_training_modes` shows every way to feed the trainer.

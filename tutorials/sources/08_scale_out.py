@@ -190,8 +190,8 @@ print(stream.describe())
 # `rows_evicted_unseen` counts simulations replaced before any batch drew them. Many unseen evictions
 # mean training is the bottleneck and simulations are wasted (simulate less, or train faster); a large
 # `seen_mean` means the other way round, with a risk of overfitting (raise `buffer_capacity` or add
-# workers). On the busy machine this notebook was executed on, training was slow, so a good part of
-# the simulations went unseen.
+# workers). In the run stored here training outpaced the two workers: each
+# simulation in the buffer was drawn many times (`seen` above), the regime where more workers pay.
 #
 # ## Did it learn the posterior?
 #
