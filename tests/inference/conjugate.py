@@ -45,3 +45,23 @@ def c2st_against_exact(draws: np.ndarray, n: int = 1000, seed: int = 0) -> float
 
     exact = POSTERIOR_MEAN + POSTERIOR_SD * np.random.default_rng(seed).normal(size=(n, 2))
     return c2st(exact, draws[:: max(1, len(draws) // n)][:n], seed=seed)
+
+
+#: Estimation budget of a tiny network trained for seconds: the mean may be off by this many
+#: posterior sds, the sd by this fraction (the budget behind :data:`C2ST_MAX`).
+MEAN_BUDGET, SD_BUDGET = 0.25, 0.15
+
+
+def assert_matches_posterior(draws: np.ndarray, effective_size: float | None = None) -> None:
+    """Finite ``(n, 2)`` draws whose mean, sd and C2ST match the exact posterior.
+
+    Tolerance: the estimation budget plus 4 Monte Carlo standard errors of a mean
+    (``1 / sqrt(n_eff)`` sd) and of an sd (``1 / sqrt(2 n_eff)``); ``effective_size`` is the draws'
+    effective sample size (MCMC), ``len(draws)`` by default (independent draws).
+    """
+    n_eff = len(draws) if effective_size is None else float(effective_size)
+    assert draws.ndim == 2 and draws.shape[1] == 2 and np.isfinite(draws).all()
+    shift = np.abs(draws.mean(axis=0) - POSTERIOR_MEAN) / POSTERIOR_SD
+    np.testing.assert_array_less(shift, MEAN_BUDGET + 4 / np.sqrt(n_eff))
+    np.testing.assert_array_less(np.abs(draws.std(axis=0) / POSTERIOR_SD - 1), SD_BUDGET + 4 / np.sqrt(2 * n_eff))
+    assert c2st_against_exact(draws) < C2ST_MAX
