@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,7 +38,7 @@ from amortflow.defaults import (
 )
 from amortflow.exceptions import ArgumentError, ConfigurationError
 from amortflow.trainers.arrays import as_float32, num_rows
-from amortflow.trainers.buffers import MemoryReplayBuffer
+from amortflow.trainers.buffers import MemoryReplayBuffer, as_replay_buffer, deprecated_memory_argument
 from amortflow.trainers.building import input_record
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.diagnose import DiagnosticsMixin
@@ -54,10 +53,10 @@ from amortflow.trainers.sources import (
     PresimulationSource,
     ReplaySource,
     RoundsSource,
-    StreamingSource,
 )
 from amortflow.trainers.state import TrainingState
 from amortflow.trainers.step import CompiledStep
+from amortflow.trainers.streaming_mode import StreamingMixin
 from amortflow.trainers.validation_split import hold_out_shards, hold_out_simulations
 
 logger = logging.getLogger("amortflow")
@@ -65,7 +64,7 @@ logger = logging.getLogger("amortflow")
 CHECK_BATCH_SIZE = 2
 
 
-class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
+class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
     """Train an amortizer on simulations: online, with experience replay, in rounds, offline, from disk or streamed.
 
     Parameters
@@ -140,12 +139,12 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         self.generative_model = generative_model
         self._run_lock = threading.Lock()  # one train_* call at a time (see loop.one_run_at_a_time)
         self.default_lr = float(default_lr)
-        replay_buffer = _deprecated_memory(kwargs, replay_buffer)
+        replay_buffer = deprecated_memory_argument(kwargs, replay_buffer)
         self.settings = merge_settings(TRAINER_SETTINGS, kwargs, closed_for="Trainer")
         self.configurator = configurator if configurator is not None else self._default_configurator()
         self.seeds = SeedTree(seed)
         #: Everything the trainer's runs change (see :class:`~amortflow.trainers.state.TrainingState`).
-        self.state = TrainingState(replay_buffer=_as_buffer(replay_buffer))
+        self.state = TrainingState(replay_buffer=as_replay_buffer(replay_buffer))
         self._compiled = CompiledStep(
             amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"],
             strategy=strategy,
@@ -255,9 +254,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
                                 batch_size=batch_size, seeds=self.seeds, run=run,
                                 replay_buffer=self.state.replay_buffer)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
 
     def train_experience_replay(self, epochs: int, iterations_per_epoch: int, batch_size: int,
                                 buffer_capacity: int = 1000, save_checkpoint: bool = True, optimizer=None,
@@ -280,9 +278,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             return ReplaySource(model, self.configure, epochs=epochs, iterations_per_epoch=iterations,
                                 batch_size=batch_size, seeds=self.seeds, run=run, replay_buffer=buffer)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
 
     def train_rounds(self, rounds: int, sim_per_round: int, epochs: int, batch_size: int, save_checkpoint: bool = True,
                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
@@ -302,9 +299,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             return RoundsSource(model, self.configure, rounds=rounds, sim_per_round=per_round, epochs=epochs,
                                 batch_size=batch_size, seeds=self.seeds, run=run, cache_dir=cache)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
 
     def train_offline(self, simulations_dict: Mapping, epochs: int, batch_size: int, save_checkpoint: bool = True,
                       optimizer=None, reuse_optimizer: bool = False, early_stopping="auto", validation_sims=None,
@@ -336,9 +332,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         def source(run: int) -> OfflineSource:
             return OfflineSource(train, self.configure, epochs=epochs, batch_size=batch_size, seeds=self.seeds, run=run)
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
 
     def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
                                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
@@ -363,56 +358,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             return PresimulationSource(path, self.configure, epochs=epochs, batch_size=batch_size,
                                        shuffle_buffer=shuffle_buffer, seeds=self.seeds, run=run, shards=shards)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
-
-    def train_streaming(self, epochs: int, iterations_per_epoch: int, batch_size: int, stream=None,
-                        buffer_capacity: int = 1000, watermark: int | None = None, policy: str = "fifo",
-                        client=None, save_checkpoint: bool = True, optimizer=None, reuse_optimizer: bool = False,
-                        early_stopping=False, validation_sims=None, **kwargs) -> dict:  # fmt: skip
-        """Train on simulations streaming from a Dask cluster (``epochs x iterations_per_epoch`` steps).
-
-        Each step draws ``batch_size`` simulations uniformly from the bounded buffer of a
-        :class:`~amortflow.simulation.distributed.StreamingSimulations`, which the cluster
-        refills all the time; training waits only once, until the buffer first holds
-        ``watermark`` simulations. The stream's ``stats()`` are logged at INFO after each epoch.
-
-        Parameters
-        ----------
-        stream : StreamingSimulations, optional
-            Used as given and left open. Default: a stream of ``generative_model`` on
-            ``client`` (None: a ``LocalCluster``), closed when training ends.
-        buffer_capacity, watermark, policy, client
-            Settings of the stream built here (see ``StreamingSimulations``); ignored with ``stream``.
-        Others
-            As in :meth:`train_online`; ``validation_sims=<int>`` simulates with ``generative_model``.
-
-        Notes
-        -----
-        The buffer's contents depend on the order in which the cluster's tasks finish, so a
-        resumed streaming run continues with the simulations that arrive then, not the same ones.
-        """
-        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
-        batch_size, run_index = _pos("batch_size", batch_size), self.state.next_run_index()
-        own = stream is None
-        if own:
-            from amortflow.simulation.distributed import StreamingSimulations  # needs the optional dask extra
-
-            seed = int(self.seeds.rng(Stream.ONLINE, run_index).integers(2**63))
-            stream = StreamingSimulations(self._require_model("train_streaming"), client, seed=seed, policy=policy,
-                                          buffer_capacity=_pos("buffer_capacity", buffer_capacity), watermark=watermark)  # fmt: skip
-        try:
-            def source(run: int) -> StreamingSource:
-                return StreamingSource(stream, self.configure, epochs=epochs, iterations_per_epoch=iterations,
-                                       batch_size=batch_size, seeds=self.seeds, run=run)  # fmt: skip
-
-            return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                    reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                    validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
-        finally:
-            if own:
-                stream.close()
+        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
 
     def _require_model(self, who: str) -> Callable:
         if self.generative_model is None:
@@ -425,28 +372,6 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         if unknown:
             raise ArgumentError(f"Unknown training argument(s) {unknown}; accepted: {list(PER_CALL_SETTINGS)}.")
         return {**self.settings, **overrides}
-
-
-def _deprecated_memory(kwargs: dict, replay_buffer):
-    """``Trainer(memory=...)``, BayesFlow 1's name of ``replay_buffer``: still accepted, with a warning."""
-    if "memory" not in kwargs:
-        return replay_buffer
-    memory = kwargs.pop("memory")
-    warnings.warn("Trainer(memory=...) is deprecated; pass replay_buffer=... instead.", DeprecationWarning,
-                  stacklevel=3)  # fmt: skip
-    if replay_buffer is not False:
-        raise ArgumentError("Pass replay_buffer=... or the deprecated memory=..., not both.")
-    return memory
-
-
-def _as_buffer(memory) -> MemoryReplayBuffer | None:
-    if memory is False or memory is None:
-        return None
-    if memory is True:
-        return MemoryReplayBuffer()
-    if isinstance(memory, MemoryReplayBuffer):
-        return memory
-    raise ArgumentError(f"replay_buffer must be True, False or a MemoryReplayBuffer, received {memory!r}.")
 
 
 def _pos(name: str, value) -> int:

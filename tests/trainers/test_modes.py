@@ -62,7 +62,7 @@ def test_memory_is_the_deprecated_name_of_replay_buffer(model, quiet_settings):
     with pytest.warns(DeprecationWarning, match="replay_buffer"):
         trainer = Trainer(make_amortizer(), model, memory=buffer, skip_checks=True, **quiet_settings)
     assert trainer.replay_buffer is buffer and trainer.state.replay_buffer is buffer
-    with pytest.raises(ArgumentError, match="not both"):
+    with pytest.raises(ArgumentError, match="not both"), pytest.warns(DeprecationWarning):
         Trainer(make_amortizer(), model, memory=True, replay_buffer=True, skip_checks=True, **quiet_settings)
 
 
