@@ -3,7 +3,8 @@
 Every training mode is a data source (:mod:`amortflow.trainers.sources`) feeding the same
 compiled step (:mod:`amortflow.trainers.step`); the loop, checkpoints and diagnostics live
 in :mod:`~amortflow.trainers.loop`, :mod:`~amortflow.trainers.resume` and
-:mod:`~amortflow.trainers.diagnose`.
+:mod:`~amortflow.trainers.diagnose`. Everything a run changes is one
+:class:`~amortflow.trainers.state.TrainingState`, ``trainer.state``.
 
 Epochs and resuming
 -------------------
