@@ -144,7 +144,7 @@ class ResumeMixin:
         objects = self._model_objects()
         if state.optimizer is not None:
             objects["optimizer"] = state.optimizer
-        state.last_checkpoint = self._store.save(state.step, objects, self._state_dict(), buffer=state.replay_buffer,
+        state.last_checkpoint = self._store.save(state.step, objects, self._state_dict(), replay_buffer=state.replay_buffer,
                                                  best=state.best_weights)  # fmt: skip
         state.last_saved_step = state.step
         return state.last_checkpoint

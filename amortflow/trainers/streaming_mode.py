@@ -55,9 +55,9 @@ class StreamingMixin:
                 return StreamingSource(stream, self.configure, epochs=epochs, iterations_per_epoch=iterations,
                                        batch_size=batch_size, seeds=self.seeds, run=run)  # fmt: skip
 
-            return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer,
-                                                    reuse_optimizer=reuse_optimizer, early_stopping=early_stopping,
-                                                    validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+            options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                                   early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+            return self._train(source, options)
         finally:
             if own:
                 stream.close()

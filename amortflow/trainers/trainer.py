@@ -255,8 +255,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
                                 batch_size=batch_size, seeds=self.seeds, run=run,
                                 replay_buffer=self.state.replay_buffer)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
-                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_experience_replay(self, epochs: int, iterations_per_epoch: int, batch_size: int,
                                 buffer_capacity: int = 1000, save_checkpoint: bool = True, optimizer=None,
@@ -279,8 +280,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             return ReplaySource(model, self.configure, epochs=epochs, iterations_per_epoch=iterations,
                                 batch_size=batch_size, seeds=self.seeds, run=run, replay_buffer=buffer)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
-                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_rounds(self, rounds: int, sim_per_round: int, epochs: int, batch_size: int, save_checkpoint: bool = True,
                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
@@ -300,8 +302,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             return RoundsSource(model, self.configure, rounds=rounds, sim_per_round=per_round, epochs=epochs,
                                 batch_size=batch_size, seeds=self.seeds, run=run, cache_dir=cache)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
-                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_offline(self, simulations_dict: Mapping, epochs: int, batch_size: int, save_checkpoint: bool = True,
                       optimizer=None, reuse_optimizer: bool = False, early_stopping="auto", validation_sims=None,
@@ -326,15 +329,16 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         if not isinstance(simulations_dict, Mapping):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
         epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
-        train, validation_sims, early_stopping = hold_out_simulations(
-            simulations_dict, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
-        )
+        split_rng = self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
+        train, validation_sims, early_stopping = hold_out_simulations(simulations_dict, early_stopping, validation_sims,
+                                                                      split_rng)  # fmt: skip
 
         def source(run: int) -> OfflineSource:
             return OfflineSource(train, self.configure, epochs=epochs, batch_size=batch_size, seeds=self.seeds, run=run)
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
-                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
                                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
@@ -359,8 +363,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             return PresimulationSource(path, self.configure, epochs=epochs, batch_size=batch_size,
                                        shuffle_buffer=shuffle_buffer, seeds=self.seeds, run=run, shards=shards)  # fmt: skip
 
-        return self._train(source, TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
-                                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs))  # fmt: skip
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def _require_model(self, who: str) -> Callable:
         if self.generative_model is None:
