@@ -81,7 +81,7 @@ def _run_quickstart(args: argparse.Namespace) -> int:
 
 def _run_benchmark(args: argparse.Namespace) -> int:
     from amortflow.benchmarks import TASKS
-    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+    from amortflow.benchmarks.nle_nre import run_mcmc_benchmark
     from amortflow.benchmarks.runner import run_npe_benchmark
 
     if args.task not in TASKS:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from amortflow.exceptions import ArgumentError
+
 
 def freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     """Return a read-only view of ``mapping`` (nested mappings frozen too)."""
@@ -21,12 +23,23 @@ def thaw(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {k: thaw(v) if isinstance(v, Mapping) else v for k, v in mapping.items()}
 
 
-def merge_settings(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+def merge_settings(
+    defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None, *, closed_for: str | None = None
+) -> dict[str, Any]:
     """Merge ``overrides`` over ``defaults`` recursively and return a plain dict.
 
-    Keys of ``overrides`` absent from ``defaults`` are kept, so a user can pass
-    extra options through (e.g. Keras ``Dense`` arguments inside ``dense_args``).
+    The one merge rule of the package. Keys of ``overrides`` absent from ``defaults`` are
+    kept, so a user can pass extra options through (e.g. Keras ``Dense`` arguments inside
+    ``dense_args``), unless ``closed_for`` names who takes a closed set of settings (e.g.
+    ``"Trainer"``): then an unknown key is a typo, and an
+    :class:`~amortflow.exceptions.ArgumentError` names it and the accepted keys.
     """
+    if closed_for is not None:
+        unknown = sorted(set(overrides or {}) - set(defaults))
+        if unknown:
+            raise ArgumentError(
+                f"{closed_for} got unknown keyword argument(s) {unknown}; accepted: {sorted(defaults)}."
+            )
     merged = thaw(defaults)
     for key, value in (overrides or {}).items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
@@ -127,3 +140,19 @@ DEFAULT_VALIDATION_BATCH_SIZE = 1024
 # then 3 % of a standard deviation), up to 10,000 for data held in memory or on disk.
 DEFAULT_STANDARDIZATION_PILOT = 1000
 DEFAULT_STANDARDIZATION_PILOT_STORED = 10_000
+
+# --- Trainer settings (keyword arguments of Trainer(...); unknown keys are rejected) ------
+TRAINER_SETTINGS = freeze(
+    {
+        "steps_per_call": DEFAULT_STEPS_PER_CALL,
+        "jit_compile": DEFAULT_JIT_COMPILE,
+        "max_xla_shapes": DEFAULT_MAX_XLA_SHAPES,
+        "min_xla_steps": DEFAULT_MIN_XLA_STEPS,
+        "prefetch": DEFAULT_PREFETCH_CHUNKS,
+        "progress": True,
+        "checkpoint_every": None,
+        "max_nonfinite_in_a_row": DEFAULT_MAX_NONFINITE_IN_A_ROW,
+    }
+)
+#: The Trainer settings that a ``train_*`` call may also override for one run.
+PER_CALL_SETTINGS = ("steps_per_call", "prefetch", "progress", "checkpoint_every", "max_nonfinite_in_a_row")

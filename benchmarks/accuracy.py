@@ -106,7 +106,7 @@ def result_path(method: str, task: str, budget: int, seed: int, observations: in
 
 def run_amortflow(task: str, budget: int, method: str, args) -> None:
     """amortflow's ``method`` ("npe", "nle" or "nre") on ``task`` at ``budget`` simulations."""
-    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+    from amortflow.benchmarks.nle_nre import run_mcmc_benchmark
     from amortflow.benchmarks.runner import run_npe_benchmark
 
     load_before = os.getloadavg()[0]
@@ -143,7 +143,8 @@ def _prior_arrays(bench) -> dict:
 def run_sbi(task: str, budget: int, args) -> None:
     """sbi's NPE (or NLE / NRE, ``--sbi-method``) on the simulations amortflow trains on, scored like amortflow's."""
     from amortflow.benchmarks import Benchmark
-    from amortflow.benchmarks.runner import NPEBenchmarkResult, c2st_against_reference, machine_info, simulate_budget
+    from amortflow.benchmarks.protocol import c2st_against_reference, simulate_budget
+    from amortflow.benchmarks.result import BenchmarkResult, machine_info
 
     sys.path.insert(0, str(HERE))
     from environments import build
@@ -182,7 +183,7 @@ def run_sbi(task: str, budget: int, args) -> None:
         value, r, c = c2st_against_reference(bench, i, draws, args.seed, args.c2st)
         values.append(value)
         ref_s, c2st_s = ref_s + r, c2st_s + c
-    result = NPEBenchmarkResult(
+    result = BenchmarkResult(
         task=task, num_simulations=budget, observations=observations, c2st=values,
         train_seconds=info["train_s"], epochs=info.get("epochs") or 0, max_epochs=0,
         best_epoch=info.get("best_epoch") or 0,
@@ -270,9 +271,9 @@ PAIRED_HEADER = [
 
 def load_results() -> list:
     """All results in :data:`RESULTS`, sorted by task, budget, amortflow first."""
-    from amortflow.benchmarks.runner import NPEBenchmarkResult
+    from amortflow.benchmarks.result import BenchmarkResult
 
-    results = [NPEBenchmarkResult.load_json(p) for p in sorted(RESULTS.glob("*.json"))]
+    results = [BenchmarkResult.load_json(p) for p in sorted(RESULTS.glob("*.json"))]
     results.sort(key=lambda r: (r.task, r.num_simulations, r.num_posterior_samples, r.method != "amortflow NPE", r.method))
     return results
 
@@ -321,7 +322,7 @@ def write_table(command: str | None = None) -> Path:
         "- `classifier = early_stopping`: the benchmark's C2ST MLP (z-scored by the reference samples, two hidden "
         "layers of 10·dim ReLU units, Adam, 5-fold stratified cross-validated accuracy) stopped when the "
         "accuracy on 10 % of each fold's training rows has not improved for 10 epochs "
-        "(`amortflow.benchmarks.runner.c2st_early_stopping`). The paper's classifier runs up to 10,000 "
+        "(`amortflow.diagnostics.c2st(..., early_stopping=True)`). The paper's classifier runs up to 10,000 "
         "epochs and took over 2 minutes per observation here on 1,000-2,000 samples (2 shared cores), "
         "which did not fit the time available. `classifier = benchmark` is `amortflow.diagnostics.c2st`.",
         "- With `S` below 10,000 (and the early-stopped classifier) the C2ST has less power to detect "
@@ -345,7 +346,7 @@ def write_table(command: str | None = None) -> Path:
         "residual classifier) with their default training on the same simulations; posteriors by sbi's "
         "vectorized slice sampler, 50 chains (initialised by resampling prior draws by their potential), 200 "
         "warm-up steps, every 10th state kept.",
-        "- amortflow NLE / NRE (`--methods nle nre`, `amortflow.benchmarks.mcmc_methods`): the same simulations, "
+        "- amortflow NLE / NRE (`--methods nle nre`, `amortflow.benchmarks.nle_nre`): the same simulations, "
         "split, epochs rule and network width; NLE is a conditional coupling flow over the z-scored data given "
         "theta, NRE a ratio classifier (since 2026-12-03 NRE-B: each pair against 9 shuffled candidates, "
         "3 x 128 units; NRE-A with 2 x 64 units before); both see theta z-scored "

@@ -10,13 +10,22 @@ Observations are generated from fixed seeds (the original benchmark's files cann
 downloaded here), so they differ from sbibm's observation by observation; the models are
 the same. Slow reference samples are cached under ``~/.cache/amortflow/reference``
 (``$AMORTFLOW_CACHE_DIR`` moves it).
+
+Modules by job: :mod:`~amortflow.benchmarks.tasks` and :mod:`~amortflow.benchmarks.base` (the
+tasks), :mod:`~amortflow.benchmarks.benchmark` (a task wired to the library),
+:mod:`~amortflow.benchmarks.reference` and :mod:`~amortflow.benchmarks.reference_smc` (reference
+posteriors by tempered SMC), :mod:`~amortflow.benchmarks.protocol` (what the accuracy protocols
+share), :mod:`~amortflow.benchmarks.runner` (NPE, the README recipe),
+:mod:`~amortflow.benchmarks.nle_nre` (NLE and NRE with MCMC) and
+:mod:`~amortflow.benchmarks.result` (the record of a run). The configurators and
+:class:`~amortflow.parameter_space.ParameterSpace` live in the library proper
+(:mod:`amortflow.configurators`, :mod:`amortflow.parameter_space`).
 """
 
 from amortflow.benchmarks.base import Task
 from amortflow.benchmarks.benchmark import DATA_LAYOUTS, Benchmark, SetDataConfigurator, StandardizingPosteriorConfigurator
 from amortflow.benchmarks.cache import reference_cache_dir
 from amortflow.benchmarks.convergence import split_rhat
-from amortflow.benchmarks.parameter_space import PARAMETER_SPACES, ParameterSpace
 from amortflow.benchmarks.reference import (
     PosteriorModel,
     ReferenceSamplingError,
@@ -25,6 +34,7 @@ from amortflow.benchmarks.reference import (
     sample_posterior,
 )
 from amortflow.benchmarks.tasks import TASK_NAMES, TASKS, get_task
+from amortflow.parameter_space import PARAMETER_SPACES, ParameterSpace  # general tools, re-exported here
 
 __all__ = [
     "DATA_LAYOUTS",

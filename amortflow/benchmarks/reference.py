@@ -2,7 +2,7 @@
 
 * :func:`rejection_sample` - exact draws from a proposal thinned by an acceptance probability.
 * :func:`truncated_standard_normal` - exact inverse-CDF draws from a truncated normal.
-* :func:`sample_posterior` - tempered SMC (:func:`~amortflow.benchmarks.mcmc.tempered_smc`) to
+* :func:`sample_posterior` - tempered SMC (:func:`~amortflow.benchmarks.reference_smc.tempered_smc`) to
   find the posterior, then many Metropolis-Hastings chains started at the SMC particles,
   checked by the rank-normalized split R-hat (Vehtari et al., 2021) and thinned. It raises
   :class:`ReferenceSamplingError` when the chains do not agree.
@@ -23,7 +23,7 @@ from scipy import special
 
 from amortflow.benchmarks.convergence import split_rhat
 from amortflow.benchmarks.proposal import ParticleProposal, proposal_cholesky
-from amortflow.benchmarks.mcmc import (
+from amortflow.benchmarks.reference_smc import (
     PosteriorModel,
     ReferenceSamplingError,
     evaluate,
@@ -127,7 +127,7 @@ def sample_posterior(
 ) -> SamplerResult:
     """Reference samples: tempered SMC, then ``n_chains`` Metropolis-Hastings chains, R-hat checked.
 
-    Chains start at SMC particles. Each iteration is a :func:`~amortflow.benchmarks.mcmc.mixture_step`:
+    Chains start at SMC particles. Each iteration is a :func:`~amortflow.benchmarks.reference_smc.mixture_step`:
     an independence proposal fitted to the particles
     (:class:`~amortflow.benchmarks.proposal.ParticleProposal`) or a random walk with their
     covariance. Both proposals are fixed before sampling starts (the random-walk step size adapts

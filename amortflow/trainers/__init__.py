@@ -14,8 +14,10 @@ from amortflow.trainers.buffers import MemoryReplayBuffer
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.history import LossHistory
+from amortflow.trainers.options import TrainOptions
 from amortflow.trainers.optimizers import current_learning_rate, default_optimizer, make_optimizer
 from amortflow.trainers.sources import ShuffleBuffer
+from amortflow.trainers.state import RunPlan, TrainingState
 from amortflow.trainers.step import CompiledStep
 from amortflow.trainers.trainer import Trainer
 
@@ -25,8 +27,11 @@ __all__ = [
     "EarlyStopper",
     "LossHistory",
     "MemoryReplayBuffer",
+    "RunPlan",
     "ShuffleBuffer",
+    "TrainOptions",
     "Trainer",
+    "TrainingState",
     "current_learning_rate",
     "default_optimizer",
     "make_optimizer",

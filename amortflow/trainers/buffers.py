@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import json
 import os
 from pathlib import Path
@@ -111,3 +113,25 @@ class MemoryReplayBuffer:
         template = meta["template"]
         self._template = None if template is None else tuple((tuple(p), None if s is None else tuple(s)) for p, s in template)
         self._arrays, self._size, self._next = arrays, int(meta["size"]), int(meta["next"])
+
+
+def deprecated_memory_argument(kwargs: dict, replay_buffer):
+    """``Trainer(memory=...)``, BayesFlow 1's name of ``replay_buffer``: still accepted, with a warning."""
+    if "memory" not in kwargs:
+        return replay_buffer
+    memory = kwargs.pop("memory")
+    warnings.warn("Trainer(memory=...) is deprecated; pass replay_buffer=... instead.", DeprecationWarning,
+                  stacklevel=3)  # fmt: skip
+    if replay_buffer is not False:
+        raise ArgumentError("Pass replay_buffer=... or the deprecated memory=..., not both.")
+    return memory
+
+
+def as_replay_buffer(memory) -> MemoryReplayBuffer | None:
+    if memory is False or memory is None:
+        return None
+    if memory is True:
+        return MemoryReplayBuffer()
+    if isinstance(memory, MemoryReplayBuffer):
+        return memory
+    raise ArgumentError(f"replay_buffer must be True, False or a MemoryReplayBuffer, received {memory!r}.")

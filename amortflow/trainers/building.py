@@ -1,4 +1,8 @@
-"""The shapes of an amortizer's training inputs: recorded in checkpoints, used to build and to check.
+"""Building an amortizer's networks, and the shapes of its training inputs that let a trainer do so.
+
+The networks of an amortizer exist once one batch went through it: the trainer's consistency
+check, the first batch of a run (:func:`ensure_built`), or a checkpoint's recorded input
+shapes (:func:`build_for_checkpoint`). Which of these happened is ``TrainingState.built``.
 
 A trainer restored without a generative model (or with ``skip_checks=True``) has seen no batch,
 so the amortizer's weights do not exist yet and a checkpoint's values have nowhere to go. The
@@ -14,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amortflow.amortizers.base import _record_shapes, dummy_inputs
-from amortflow.exceptions import ConfigurationError
+from amortflow.exceptions import CheckpointError, ConfigurationError
 from amortflow.trainers.distributed import scope as distributed_scope
 
 
@@ -27,6 +31,32 @@ def build_from_record(amortizer, record: Mapping, strategy=None) -> None:
     """Create every weight of ``amortizer`` with one loss evaluation on random inputs of ``record``'s shapes."""
     with distributed_scope(strategy):  # weights are created mirrored under a strategy
         amortizer.compute_loss(dummy_inputs(record), training=False)
+
+
+def ensure_built(amortizer, state, source) -> None:
+    """Build ``amortizer`` on the first batch of ``source`` unless it is built already (``state.built``)."""
+    if state.built:
+        return
+    batch = next(iter(source.epoch_batches(0, 0)))
+    amortizer.compute_loss(batch, training=False)
+    state.built = True
+    state.input_record = input_record(batch)
+
+
+def build_for_checkpoint(amortizer, state, record: Mapping, prefix: str, strategy=None) -> None:
+    """Build ``amortizer`` from a checkpoint's input ``record`` so that its weights can be loaded now.
+
+    Raises a :class:`CheckpointError` naming the checkpoint when the record does not fit the amortizer.
+    """
+    try:
+        build_from_record(amortizer, record, strategy)
+    except Exception as exc:  # noqa: BLE001 - any failure means the record does not fit this amortizer
+        raise CheckpointError(
+            f"Checkpoint {prefix} records training inputs {dict(record)}, which this "
+            f"{type(amortizer).__name__} cannot take ({type(exc).__name__}: {exc})."
+        ) from exc
+    state.built = True
+    state.input_record = dict(record)
 
 
 def check_like_training(batch: Mapping, record: Mapping | None, who: str) -> None:

@@ -238,7 +238,7 @@ class CheckpointStore:
             ) from exc
 
     # --- saving -------------------------------------------------------------------------
-    def save(self, number: int, objects: dict[str, Any], state: dict, buffer=None, best=None) -> str:
+    def save(self, number: int, objects: dict[str, Any], state: dict, replay_buffer=None, best=None) -> str:
         """Write checkpoint ``number`` (state file, buffer and best weights, TF files, index last); return its prefix.
 
         Checkpoints newer than ``number`` are from a branch that was not restored (they failed
@@ -246,11 +246,12 @@ class CheckpointStore:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         candidate = self.candidate(number)
-        files = {"buffer": buffer is not None, "best": best is not None}
+        # "buffer" stays the state file's key: checkpoints written before the rename must still restore
+        files = {"buffer": replay_buffer is not None, "best": best is not None}
         header = {"checkpoint_number": number, "format_version": FORMAT_VERSION, "files": files}
         write_json_atomic(candidate.state_path, {**state, **header})
-        if buffer is not None:
-            buffer.save(candidate.buffer_path)
+        if replay_buffer is not None:
+            replay_buffer.save(candidate.buffer_path)
         if best is not None:
             best.save(candidate.best_path)
         tf.train.Checkpoint(**objects).write(candidate.prefix)

@@ -115,6 +115,7 @@ class DiagnosticsMixin:
             ``mean(mmd_null >= mmd_observed)``.
         """
         from amortflow.diagnostics import maximum_mean_discrepancy, mmd_null_distribution
+        from amortflow.diagnostics.metrics.mmd_bootstrap import mmd_bootstrap_null
 
         observed = self._summaries(observed_data, "mmd_hypothesis_test")
         if reference_data is None:
@@ -124,10 +125,7 @@ class DiagnosticsMixin:
         n = observed.shape[0]
         rng = self.seeds.rng(Stream.DIAGNOSTICS, 4)
         if bootstrap:
-            null = np.array([
-                maximum_mean_discrepancy(reference[rng.integers(0, len(reference), n)], reference)
-                for _ in range(int(num_null_samples))
-            ])  # fmt: skip
+            null = mmd_bootstrap_null(reference, n, int(num_null_samples), rng)
         else:
             null = mmd_null_distribution(reference, n, num_null_samples=int(num_null_samples), rng=rng)
         return null, float(maximum_mean_discrepancy(observed, reference))

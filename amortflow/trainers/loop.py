@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +21,17 @@ from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError, TrainerBusyError
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.best_weights import BestWeights
-from amortflow.trainers.building import check_like_training
+from amortflow.trainers.building import check_like_training, ensure_built
 from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.distributed import separate_replica_random_streams
 from amortflow.trainers.early_stopping import EarlyStopper
+from amortflow.trainers.options import TrainOptions
 from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
 from amortflow.trainers.progress import EpochProgress
 from amortflow.trainers.seeds import Stream
 from amortflow.trainers.sources import BatchSource, Chunk
+from amortflow.trainers.state import RunPlan
 
 logger = logging.getLogger("amortflow")
 
@@ -63,31 +65,34 @@ class LoopMixin:
     """The run loop of :class:`~amortflow.trainers.Trainer`."""
 
     @one_run_at_a_time
-    def _train(self, source: BatchSource, save_checkpoint, optimizer, reuse_optimizer, early_stopping,
-               validation_sims, overrides: Mapping) -> dict:  # fmt: skip
-        settings = self.call_settings(overrides)
-        if early_stopping and validation_sims is None:
+    def _train(self, make_source: Callable[[int], BatchSource], options: TrainOptions) -> dict:
+        """One run: ``make_source(run_index)`` gives its data; ``options`` how to train on it."""
+        settings = self.call_settings(options.overrides)
+        if options.early_stopping and options.validation_sims is None:
             raise ArgumentError("early_stopping needs validation_sims (the validation loss decides when to stop).")
-        run, resumed = self._select_run(source)
+        state = self.state
+        source, run, resumed = self._select_run(make_source)
         with distributed_scope(self.strategy):  # weights and optimizer slots are created mirrored under a strategy
-            self._ensure_built(source)
+            ensure_built(self.amortizer, state, source)
+            self._load_deferred_weights()
             self._adapt_standardization(source)
             if self.strategy is not None:
                 separate_replica_random_streams(self.strategy, self.amortizer)
             if resumed:
-                opt = self._resume_optimizer(run, optimizer)
+                opt = self._resume_optimizer(run, options.optimizer)
             else:
-                opt = self._new_optimizer(optimizer, reuse_optimizer, run["total_steps"])
-            self._compiled.set_optimizer(opt, planned_steps=run["total_steps"])
-        self.optimizer = opt
-        stopper = _make_stopper(early_stopping, run.get("stopper") if resumed else None)
+                opt = self._new_optimizer(options.optimizer, options.reuse_optimizer, run.total_steps)
+            self._compiled.set_optimizer(opt, planned_steps=run.total_steps)
+        state.optimizer = opt
+        stopper = _make_stopper(options.early_stopping, run.stopper if resumed else None)
         if not resumed:
-            self._best_weights = None
-        validation = self._validation_batches(validation_sims, run["index"])
-        self._nonfinite_in_a_row = 0
-        self._loop(source, run, stopper, validation, settings, bool(save_checkpoint) and self._store is not None)
+            state.best_weights = None
+        validation = self._validation_batches(options.validation_sims, run.index)
+        state.nonfinite_in_a_row = 0
+        checkpointing = bool(options.save_checkpoint) and self._store is not None
+        self._loop(source, run, stopper, validation, settings, checkpointing)
         self._restore_best_weights(stopper)
-        return self.history.as_dict()
+        return state.history.as_dict()
 
     def _adapt_standardization(self, source: BatchSource) -> None:
         """Before an amortizer's first step: its standardization statistics from a pilot of the training data.
@@ -106,31 +111,31 @@ class LoopMixin:
 
     def _restore_best_weights(self, stopper: EarlyStopper | None) -> None:
         """At the end of a run with ``restore_best_weights``: back to the lowest-validation-loss epoch."""
-        best = self._best_weights
-        if stopper is None or not stopper.restore_best_weights or best is None or best.epoch == self.epoch:
+        best = self.state.best_weights
+        if stopper is None or not stopper.restore_best_weights or best is None or best.epoch == self.state.epoch:
             return
         with distributed_scope(self.strategy):
             best.restore_into(self.amortizer)
         logger.info("Restored the weights of epoch %d (validation loss %.3f), the lowest of the run; the last "
-                    "epoch, %d, ended with %.3f.", best.epoch, best.loss, self.epoch,
-                    self.history.last_validation)  # fmt: skip
+                    "epoch, %d, ended with %.3f.", best.epoch, best.loss, self.state.epoch,
+                    self.state.history.last_validation)  # fmt: skip
 
     def _new_optimizer(self, optimizer, reuse_optimizer: bool, total_steps: int):
-        if reuse_optimizer and self.optimizer is not None:
+        if reuse_optimizer and self.state.optimizer is not None:
             if optimizer is not None:
                 logger.warning("reuse_optimizer=True: the optimizer argument is ignored.")
-            return self.optimizer
+            return self.state.optimizer
         if reuse_optimizer:
             logger.info("reuse_optimizer=True but there is no previous optimizer; a new one is created.")
         return make_optimizer(optimizer, total_steps, self.default_lr)
 
     # --- the loop -------------------------------------------------------------------------
-    def _loop(self, source: BatchSource, run: dict, stopper, validation, settings: dict, checkpointing: bool) -> None:
+    def _loop(self, source: BatchSource, run: RunPlan, stopper, validation, settings: dict, checkpointing: bool) -> None:
         every = settings["checkpoint_every"]
         since_checkpoint, bar = 0, None
 
         def produce():
-            for chunk in source.chunks(run["epoch_in_run"], run["iteration"], int(settings["steps_per_call"])):
+            for chunk in source.chunks(run.epoch_in_run, run.iteration, int(settings["steps_per_call"])):
                 if chunk.data is not None and not source.finalizes:
                     # numpy -> tensor copies happen here, in the producer thread, off the step's path
                     chunk.data = map_arrays(tf.convert_to_tensor, chunk.data)
@@ -161,47 +166,47 @@ class LoopMixin:
             finally:
                 if bar is not None:
                     bar.close()
-        run["finished"] = True
+        run.finished = True
 
-    def _open_bar(self, source: BatchSource, run: dict, chunk: Chunk, enabled: bool) -> EpochProgress:
-        self.history.start_epoch()
-        epoch = run["start_epoch"] + chunk.epoch + 1
+    def _open_bar(self, source: BatchSource, run: RunPlan, chunk: Chunk, enabled: bool) -> EpochProgress:
+        self.state.history.start_epoch()
+        epoch = run.start_epoch + chunk.epoch + 1
         return EpochProgress(epoch, source.steps_in_epoch(chunk.epoch), chunk.first_iteration, enabled)
 
-    def _train_chunk(self, chunk: Chunk, run: dict, bar: EpochProgress, max_bad: int, mode: str) -> None:
+    def _train_chunk(self, chunk: Chunk, run: RunPlan, bar: EpochProgress, max_bad: int, mode: str) -> None:
         # the device stops at the max_bad-th non-finite step in a row: no step runs after the error's
-        losses, finite = self._compiled.train(chunk.data, self._nonfinite_in_a_row, max_bad)
-        if self.history.loss_names is None:
-            self.history.loss_names = list(self._compiled.loss_names or ["Loss"])
-        first_step, ran = self.step, len(finite)
-        self.history.add_steps(run["start_epoch"] + chunk.epoch + 1, chunk.first_iteration + 1, losses, skipped=~finite)
-        self.step += ran
-        run["epoch_in_run"], run["iteration"] = chunk.epoch, chunk.first_iteration + ran
+        losses, finite = self._compiled.train(chunk.data, self.state.nonfinite_in_a_row, max_bad)
+        if self.state.history.loss_names is None:
+            self.state.history.loss_names = list(self._compiled.loss_names or ["Loss"])
+        first_step, ran = self.state.step, len(finite)
+        self.state.history.add_steps(run.start_epoch + chunk.epoch + 1, chunk.first_iteration + 1, losses, skipped=~finite)
+        self.state.step += ran
+        run.epoch_in_run, run.iteration = chunk.epoch, chunk.first_iteration + ran
         if not finite.all():
             self._count_nonfinite(finite, chunk, run, first_step, max_bad, mode)
         else:
-            self._nonfinite_in_a_row = 0
-        bar.update(ran, run["iteration"], float(losses[-1, 0]), self.history.running_mean,
-                   current_learning_rate(self.optimizer))  # fmt: skip
+            self.state.nonfinite_in_a_row = 0
+        bar.update(ran, run.iteration, float(losses[-1, 0]), self.state.history.running_mean,
+                   current_learning_rate(self.state.optimizer))  # fmt: skip
 
-    def _count_nonfinite(self, finite: np.ndarray, chunk: Chunk, run: dict, first_step: int, max_bad: int, mode: str):
+    def _count_nonfinite(self, finite: np.ndarray, chunk: Chunk, run: RunPlan, first_step: int, max_bad: int, mode: str):
         for i, ok in enumerate(finite):
             if ok:
-                self._nonfinite_in_a_row = 0
+                self.state.nonfinite_in_a_row = 0
                 continue
-            self._nonfinite_in_a_row += 1
-            self.nonfinite_steps += 1
+            self.state.nonfinite_in_a_row += 1
+            self.state.nonfinite_steps += 1
             step, iteration = first_step + i + 1, chunk.first_iteration + i + 1
-            epoch = run["start_epoch"] + chunk.epoch + 1
+            epoch = run.start_epoch + chunk.epoch + 1
             logger.warning("Non-finite loss or gradient at step %d (epoch %d, iteration %d): update skipped.",
                            step, epoch, iteration)  # fmt: skip
-            if self._nonfinite_in_a_row >= max_bad:
+            if self.state.nonfinite_in_a_row >= max_bad:
                 saved = self._save_bad_batch(unstack_index(chunk.data, i))
                 raise NonFiniteLossError(
-                    f"{self._nonfinite_in_a_row} non-finite (NaN/inf) losses or gradients in a row in the {mode} run, "
+                    f"{self.state.nonfinite_in_a_row} non-finite (NaN/inf) losses or gradients in a row in the {mode} run, "
                     f"the last at step {step} (epoch {epoch}, iteration {iteration}); their updates were skipped, "
                     "so the weights are those after the last finite step. Last good checkpoint: "
-                    f"{self.last_checkpoint or 'none (no checkpoint_path)'}."
+                    f"{self.state.last_checkpoint or 'none (no checkpoint_path)'}."
                     + (f" The offending batch was saved to {saved}." if saved else "")
                     + " Look for NaN/inf in the simulations or the configured inputs, or lower the learning rate; "
                     "max_nonfinite_in_a_row sets the limit."
@@ -216,26 +221,26 @@ class LoopMixin:
         np.savez(path, **{"/".join(key): np.asarray(value) for key, value in flat.items()})
         return path
 
-    def _end_epoch(self, chunk: Chunk, run: dict, stopper, validation, source: BatchSource) -> bool:
-        run["epoch_in_run"], run["iteration"] = chunk.epoch + 1, 0
-        self.epoch = run["start_epoch"] + run["epoch_in_run"]
+    def _end_epoch(self, chunk: Chunk, run: RunPlan, stopper, validation, source: BatchSource) -> bool:
+        run.epoch_in_run, run.iteration = chunk.epoch + 1, 0
+        self.state.epoch = epoch = run.start_epoch + run.epoch_in_run
         stop = False
         if validation is not None:
             values = self._validate(validation)
-            self.history.add_validation(self.epoch, values)
-            names = self.history.loss_names or ["Loss"]
+            self.state.history.add_validation(epoch, values)
+            names = self.state.history.loss_names or ["Loss"]
             extras = "".join(f", {name}: {value:.3f}" for name, value in zip(names[1:], values[1:]))
-            logger.info("Validation, Epoch: %d, Loss: %.3f%s", self.epoch, values[0], extras)
+            logger.info("Validation, Epoch: %d, Loss: %.3f%s", epoch, values[0], extras)
             if stopper is not None:
                 stop = stopper.update(values[0])
-                run["stopper"] = stopper.get_state()
+                run.stopper = stopper.get_state()
                 if stopper.restore_best_weights and stopper.is_lowest:
-                    self._best_weights = BestWeights.capture(self.amortizer, self.epoch, values[0])
+                    self.state.best_weights = BestWeights.capture(self.amortizer, epoch, values[0])
                 if stop:
                     logger.info("Early stopping after epoch %d: no improvement of the validation loss by more "
-                                "than %g for %d epochs.", self.epoch, stopper.tolerance, stopper.patience)  # fmt: skip
-        if stop or run["epoch_in_run"] >= source.num_epochs():
-            run["finished"] = True
+                                "than %g for %d epochs.", epoch, stopper.tolerance, stopper.patience)  # fmt: skip
+        if stop or run.epoch_in_run >= source.num_epochs():
+            run.finished = True
         return stop
 
     # --- validation -------------------------------------------------------------------------
@@ -252,7 +257,7 @@ class LoopMixin:
             raw = model(int(validation_sims), rng=self.seeds.rng(Stream.VALIDATION, run_index))
         conf = self.configure(raw)
         # checked now, not after the first epoch: a validation set that does not fit fails before any step
-        check_like_training(conf, self._input_record, "The configured validation_sims")
+        check_like_training(conf, self.state.input_record, "The configured validation_sims")
         n, size = num_rows(conf, "validation simulations"), DEFAULT_VALIDATION_BATCH_SIZE
         return [(take_rows(conf, slice(a, min(a + size, n))), min(a + size, n) - a) for a in range(0, n, size)]
 

@@ -21,11 +21,12 @@ import logging
 from amortflow.exceptions import CheckpointError
 from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.buffers import MemoryReplayBuffer
-from amortflow.trainers.building import build_from_record, input_record
+from amortflow.trainers.building import build_for_checkpoint
 from amortflow.trainers.checkpoints import Candidate
 from amortflow.trainers.history import LossHistory
 from amortflow.trainers.optimizers import make_optimizer, optimizer_config, optimizer_from_config
 from amortflow.trainers.seeds import network_seed_states
+from amortflow.trainers.state import RunPlan
 
 logger = logging.getLogger("amortflow")
 
@@ -42,73 +43,52 @@ def _keras_seed_state():
 class ResumeMixin:
     """Checkpoint saving and restoring for :class:`~amortflow.trainers.Trainer`."""
 
-    def _init_resume_state(self) -> None:
-        self._run: dict | None = None  # the current or last run (plan and position)
-        self._runs_started = 0
-        self._resume_candidate: Candidate | None = None
-        self._restored_state: dict | None = None
-        self._deferred_weights: Candidate | None = None
-        self._best_weights: BestWeights | None = None  # for EarlyStopper(restore_best_weights=True)
-        self._input_record: dict | None = None  # shapes of the configured training inputs
-        self._last_saved_step: int | None = None
-        self.last_checkpoint: str | None = None
-        self.nonfinite_steps = 0
-        self._forward_done = False
-
     # --- runs -----------------------------------------------------------------------------
-    def _pending_run(self) -> dict | None:
-        run = self._run
-        return run if run is not None and not run["finished"] else None
-
-    def _next_run_index(self) -> int:
-        pending = self._pending_run()
-        return pending["index"] if pending is not None else self._runs_started
-
-    def _select_run(self, source) -> tuple[dict, bool]:
-        """The run for ``source``: the unfinished one if it has the same plan, else a new one."""
+    def _select_run(self, make_source) -> tuple:
+        """``(source, run, resumed)``: the unfinished run if its plan is this call's, else a new run."""
+        state = self.state
+        pending = state.pending_run()
+        source = make_source(state.next_run_index())
         identity = source.identity()
-        pending = self._pending_run()
-        if pending is not None and pending["identity"] == identity:
+        if pending is not None and pending.identity == identity:
             logger.info(
                 "Continuing the unfinished %s run at epoch %d, iteration %d (step %d).",
-                source.mode, self.epoch + 1, pending["iteration"] + 1, self.step,
+                source.mode, state.epoch + 1, pending.iteration + 1, state.step,
             )  # fmt: skip
-            return pending, True
+            return source, pending, True
         if pending is not None:
             logger.warning(
                 "The unfinished run %s is not continued: this call's plan %s differs; a new run starts.",
-                pending["identity"], identity,
+                pending.identity, identity,
             )  # fmt: skip
-        source.run = self._runs_started
-        self._runs_started += 1
-        self._resume_candidate = None  # a new run never takes the checkpoint's optimizer
-        self._run = {
-            "index": source.run, "identity": identity, "start_epoch": self.epoch, "start_step": self.step,
-            "total_steps": source.planned_steps(), "epoch_in_run": 0, "iteration": 0, "finished": False,
-            "stopper": None, "optimizer_config": None,
-        }  # fmt: skip
-        return self._run, False
+            source = make_source(state.runs_started)  # a new run's data are seeded with its own index
+        state.runs_started += 1
+        state.resume_candidate = None  # a new run never takes the checkpoint's optimizer
+        state.run = RunPlan(index=source.run, identity=identity, start_epoch=state.epoch, start_step=state.step,
+                            total_steps=source.planned_steps())  # fmt: skip
+        return source, state.run, False
 
-    def _resume_optimizer(self, run: dict, optimizer):
+    def _resume_optimizer(self, run: RunPlan, optimizer):
         """The optimizer of a continued run: the one in memory, or rebuilt and restored from the checkpoint."""
-        if self.optimizer is not None and self._resume_candidate is None:
-            return self.optimizer  # interrupted in this process: its optimizer is still here
+        state = self.state
+        if state.optimizer is not None and state.resume_candidate is None:
+            return state.optimizer  # interrupted in this process: its optimizer is still here
         if optimizer is not None:
             logger.warning("optimizer=... given for a resumed run: its slots are restored from the checkpoint.")
-        config = run.get("optimizer_config")
+        config = run.optimizer_config
         if optimizer is None:
-            optimizer = optimizer_from_config(config) if config else make_optimizer(None, run["total_steps"], self.default_lr)
-        optimizer = make_optimizer(optimizer, run["total_steps"], self.default_lr)
+            optimizer = optimizer_from_config(config) if config else make_optimizer(None, run.total_steps, self.default_lr)
+        optimizer = make_optimizer(optimizer, run.total_steps, self.default_lr)
         self._compiled.set_optimizer(optimizer)
-        self._store.restore(self._resume_candidate, {"optimizer": optimizer}, require_all=False)
-        expected = self._restored_state.get("optimizer_iterations")
+        self._store.restore(state.resume_candidate, {"optimizer": optimizer}, require_all=False)
+        expected = state.restored_state.get("optimizer_iterations")
         if expected is not None and int(optimizer.iterations.numpy()) != expected:
             raise CheckpointError(
-                f"The optimizer restored from {self._resume_candidate.prefix} is at iteration "
+                f"The optimizer restored from {state.resume_candidate.prefix} is at iteration "
                 f"{int(optimizer.iterations.numpy())}, but the checkpoint recorded {expected}; the optimizer "
                 "does not match the one that was saved."
             )
-        self._resume_candidate = None
+        state.resume_candidate = None
         return optimizer
 
     # --- saving -------------------------------------------------------------------------
@@ -136,41 +116,40 @@ class ResumeMixin:
         return {f"amortizer_seed_state_{i:05d}": state for i, state in enumerate(states)}
 
     def _state_dict(self) -> dict:
+        """The checkpoint's state file: the JSON-able part of :class:`TrainingState` (plus what checks it)."""
+        state = self.state
         return {
             "entropy": self.seeds.entropy,
-            "step": self.step,
-            "epoch": self.epoch,
-            "runs_started": self._runs_started,
-            "run": self._run,
-            "history": self.history.state(),
-            "nonfinite_steps": self.nonfinite_steps,
+            "step": state.step,
+            "epoch": state.epoch,
+            "runs_started": state.runs_started,
+            "run": None if state.run is None else state.run.to_dict(),
+            "history": state.history.state(),
+            "nonfinite_steps": state.nonfinite_steps,
             "amortizer": {"class": type(self.amortizer).__name__, "weights": [list(w.shape) for w in self.amortizer.weights]},
-            "optimizer_iterations": None if self.optimizer is None else int(self.optimizer.iterations.numpy()),
-            "buffer_capacity": None if self.replay_buffer is None else self.replay_buffer.capacity,
-            "inputs": self._input_record,
+            "optimizer_iterations": None if state.optimizer is None else int(state.optimizer.iterations.numpy()),
+            "buffer_capacity": None if state.replay_buffer is None else state.replay_buffer.capacity,
+            "inputs": state.input_record,
         }
 
     def save_checkpoint(self) -> str | None:
         """Write a checkpoint now (no-op without ``checkpoint_path`` or when this step is saved already)."""
-        if self._store is None or self._last_saved_step == self.step:
-            return self.last_checkpoint
-        if self._run is not None and self.optimizer is not None:
-            self._run["optimizer_config"] = optimizer_config(self.optimizer)
+        state = self.state
+        if self._store is None or state.last_saved_step == state.step:
+            return state.last_checkpoint
+        if state.run is not None and state.optimizer is not None:
+            state.run.optimizer_config = optimizer_config(state.optimizer)
         self._store.folder.mkdir(parents=True, exist_ok=True)
-        self.history.append_csv(self._store.history_path)
+        state.history.append_csv(self._store.history_path)
         objects = self._model_objects()
-        if self.optimizer is not None:
-            objects["optimizer"] = self.optimizer
-        self.last_checkpoint = self._store.save(self.step, objects, self._state_dict(), buffer=self.replay_buffer,
-                                                best=self._best_weights)  # fmt: skip
-        self._last_saved_step = self.step
-        return self.last_checkpoint
+        if state.optimizer is not None:
+            objects["optimizer"] = state.optimizer
+        state.last_checkpoint = self._store.save(state.step, objects, self._state_dict(), replay_buffer=state.replay_buffer,
+                                                 best=state.best_weights)  # fmt: skip
+        state.last_saved_step = state.step
+        return state.last_checkpoint
 
     # --- restoring ------------------------------------------------------------------------
-    def _is_built(self) -> bool:
-        """True once a batch went through the amortizer here (so every weight exists)."""
-        return self._forward_done
-
     def _restore(self, candidates: list[Candidate], seed) -> None:
         """Restore the newest candidate that verifies; skip the others with a WARNING that names them."""
         errors = []
@@ -182,12 +161,12 @@ class ResumeMixin:
                 errors.append(f"  {candidate.prefix}: {exc}")
                 logger.warning("Checkpoint %s cannot be restored (%s); trying an older one.", candidate.prefix, exc)
                 continue
-            if buffer is not None and self.replay_buffer is not None:
-                self.replay_buffer.load(candidate.buffer_path)  # the user's buffer object (memory=...) stays
+            if buffer is not None and self.state.replay_buffer is not None:
+                self.state.replay_buffer.load(candidate.buffer_path)  # the user's buffer object (replay_buffer=...) stays
             elif buffer is not None:
-                self.replay_buffer = buffer
+                self.state.replay_buffer = buffer
             self._apply_state(state, candidate, history, seed)
-            self._best_weights = best
+            self.state.best_weights = best
             if errors:
                 logger.warning("Resumed from %s, the newest intact checkpoint; skipped the newer one(s):\n%s\nThey "
                                "are deleted by the next save.", candidate.prefix, "\n".join(errors))  # fmt: skip
@@ -210,29 +189,21 @@ class ResumeMixin:
         buffer = None
         capacity = state.get("buffer_capacity")
         if capacity is not None and (files.get("buffer") or candidate.buffer_path.is_file()):
-            own = self.replay_buffer
+            own = self.state.replay_buffer
             buffer = MemoryReplayBuffer(own.capacity if own is not None else capacity)  # a trial copy
             buffer.load(candidate.buffer_path)
         return state, history, buffer, best
 
     def _load_or_defer(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
         """Load the weights now; build the networks from the recorded input shapes first if needed."""
-        if not self._is_built() and state.get("inputs"):
-            try:
-                build_from_record(self.amortizer, state["inputs"], self.strategy)
-            except Exception as exc:  # noqa: BLE001 - any failure means the record does not fit this amortizer
-                raise CheckpointError(
-                    f"Checkpoint {candidate.prefix} records training inputs {state['inputs']}, which this "
-                    f"{type(self.amortizer).__name__} cannot take ({type(exc).__name__}: {exc})."
-                ) from exc
-            self._forward_done = True
-            self._input_record = state["inputs"]
-        if self._is_built():
+        if not self.state.built and state.get("inputs"):
+            build_for_checkpoint(self.amortizer, self.state, state["inputs"], candidate.prefix, self.strategy)
+        if self.state.built:
             self._check_compatible(state, candidate)
             self._load_weights(candidate, state, best)
             return
         # checkpoints written before 2026-12-07 record no input shapes: load at the first batch
-        self._deferred_weights = candidate
+        self.state.deferred_weights = candidate
         logger.warning(
             "Checkpoint %s records no input shapes, so the networks cannot be built before they see a batch: "
             "their weights are loaded at the next train_* call (or pass generative_model=... to the Trainer to "
@@ -245,7 +216,7 @@ class ResumeMixin:
             raise CheckpointError(
                 f"Checkpoint {candidate.prefix} holds a {saved.get('class')}, not a {type(self.amortizer).__name__}."
             )
-        if self._is_built():
+        if self.state.built:
             shapes = [list(w.shape) for w in self.amortizer.weights]
             if shapes != saved.get("weights"):
                 raise CheckpointError(
@@ -253,33 +224,30 @@ class ResumeMixin:
                     f"than this amortizer's {len(shapes)}; it was written by a different network configuration."
                 )
 
-    def _apply_state(self, state: dict, candidate: Candidate, history: LossHistory, seed) -> None:
-        if seed is not None and int(seed) != state["entropy"]:
-            logger.info("seed=%s is replaced by the seed stored in the checkpoint (%s).", seed, state["entropy"])
-        self.seeds.entropy = int(state["entropy"])
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self._runs_started = int(state["runs_started"])
-        self._run = state["run"]
-        self.history = history
-        self.nonfinite_steps = int(state.get("nonfinite_steps", 0))
-        self._input_record = state.get("inputs") or self._input_record
+    def _apply_state(self, saved: dict, candidate: Candidate, history: LossHistory, seed) -> None:
+        if seed is not None and int(seed) != saved["entropy"]:
+            logger.info("seed=%s is replaced by the seed stored in the checkpoint (%s).", seed, saved["entropy"])
+        self.seeds.entropy = int(saved["entropy"])
+        state = self.state
+        state.step, state.epoch = int(saved["step"]), int(saved["epoch"])
+        state.runs_started = int(saved["runs_started"])
+        state.run = RunPlan.from_dict(saved["run"])
+        state.history = history
+        state.nonfinite_steps = int(saved.get("nonfinite_steps", 0))
+        state.input_record = saved.get("inputs") or state.input_record
         history.truncate_csv(self._store.history_path)  # drop rows written after the checkpoint
-        self._last_saved_step = self.step
-        self._resume_candidate, self._restored_state = candidate, state
-        self.last_checkpoint = candidate.prefix
-        logger.info("Restored checkpoint %s (step %d, %d epochs done).", candidate.prefix, self.step, self.epoch)
+        state.last_saved_step = state.step
+        state.resume_candidate, state.restored_state = candidate, saved
+        state.last_checkpoint = candidate.prefix
+        logger.info("Restored checkpoint %s (step %d, %d epochs done).", candidate.prefix, state.step, state.epoch)
 
-    def _ensure_built(self, source) -> None:
-        """Build the amortizer on one batch if the consistency check did not, then load deferred weights."""
-        if not self._is_built():
-            batch = next(iter(source.epoch_batches(0, 0)))
-            self.amortizer.compute_loss(batch, training=False)
-            self._forward_done = True
-            self._input_record = input_record(batch)
-        if self._deferred_weights is not None:
-            candidate, self._deferred_weights = self._deferred_weights, None
-            self._check_compatible(self._restored_state, candidate)
-            self._load_weights(candidate, self._restored_state, self._best_weights)
+    def _load_deferred_weights(self) -> None:
+        """Load the weights of an old checkpoint (no recorded input shapes) once the networks are built."""
+        state = self.state
+        if state.deferred_weights is not None:
+            candidate, state.deferred_weights = state.deferred_weights, None
+            self._check_compatible(state.restored_state, candidate)
+            self._load_weights(candidate, state.restored_state, state.best_weights)
 
     def _load_weights(self, candidate: Candidate, state: dict, best: BestWeights | None) -> None:
         """Load ``candidate``'s weights; a finished run that restored its best epoch gets those back."""

@@ -3,7 +3,8 @@
 Every training mode is a data source (:mod:`amortflow.trainers.sources`) feeding the same
 compiled step (:mod:`amortflow.trainers.step`); the loop, checkpoints and diagnostics live
 in :mod:`~amortflow.trainers.loop`, :mod:`~amortflow.trainers.resume` and
-:mod:`~amortflow.trainers.diagnose`.
+:mod:`~amortflow.trainers.diagnose`. Everything a run changes is one
+:class:`~amortflow.trainers.state.TrainingState`, ``trainer.state``.
 
 Epochs and resuming
 -------------------
@@ -30,24 +31,21 @@ import numpy as np
 import tensorflow as tf
 
 from amortflow.defaults import (
-    DEFAULT_JIT_COMPILE,
     DEFAULT_LEARNING_RATE,
-    DEFAULT_MAX_NONFINITE_IN_A_ROW,
-    DEFAULT_MAX_XLA_SHAPES,
-    DEFAULT_MIN_XLA_STEPS,
-    DEFAULT_PREFETCH_CHUNKS,
     DEFAULT_SHUFFLE_BUFFER,
-    DEFAULT_STEPS_PER_CALL,
+    PER_CALL_SETTINGS,
+    TRAINER_SETTINGS,
+    merge_settings,
 )
 from amortflow.exceptions import ArgumentError, ConfigurationError
 from amortflow.trainers.arrays import as_float32, num_rows
-from amortflow.trainers.buffers import MemoryReplayBuffer
+from amortflow.trainers.buffers import MemoryReplayBuffer, as_replay_buffer, deprecated_memory_argument
 from amortflow.trainers.building import input_record
 from amortflow.trainers.checkpoints import CheckpointStore
 from amortflow.trainers.diagnose import DiagnosticsMixin
 from amortflow.trainers.distributed import scope as distributed_scope
-from amortflow.trainers.history import LossHistory
 from amortflow.trainers.loop import LoopMixin
+from amortflow.trainers.options import TrainOptions
 from amortflow.trainers.resume import ResumeMixin
 from amortflow.trainers.seeds import SeedTree, Stream
 from amortflow.trainers.sources import (
@@ -56,29 +54,18 @@ from amortflow.trainers.sources import (
     PresimulationSource,
     ReplaySource,
     RoundsSource,
-    StreamingSource,
 )
+from amortflow.trainers.state import TrainingState
 from amortflow.trainers.step import CompiledStep
+from amortflow.trainers.streaming_mode import StreamingMixin
 from amortflow.trainers.validation_split import hold_out_shards, hold_out_simulations
 
 logger = logging.getLogger("amortflow")
 
-#: Settings accepted as keyword arguments by the constructor (and, where marked, by ``train_*``).
-TRAINER_SETTINGS = {
-    "steps_per_call": DEFAULT_STEPS_PER_CALL,
-    "jit_compile": DEFAULT_JIT_COMPILE,
-    "max_xla_shapes": DEFAULT_MAX_XLA_SHAPES,
-    "min_xla_steps": DEFAULT_MIN_XLA_STEPS,
-    "prefetch": DEFAULT_PREFETCH_CHUNKS,
-    "progress": True,
-    "checkpoint_every": None,
-    "max_nonfinite_in_a_row": DEFAULT_MAX_NONFINITE_IN_A_ROW,
-}
-PER_CALL_SETTINGS = ("steps_per_call", "prefetch", "progress", "checkpoint_every", "max_nonfinite_in_a_row")
 CHECK_BATCH_SIZE = 2
 
 
-class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
+class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
     """Train an amortizer on simulations: online, with experience replay, in rounds, offline, from disk or streamed.
 
     Parameters
@@ -100,9 +87,10 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         Initial learning rate of the default optimizer (cosine decay to 0).
     skip_checks : bool, default False
         Skip the consistency check (one small batch through model -> configurator -> loss).
-    memory : bool or MemoryReplayBuffer, default False
+    replay_buffer : bool or MemoryReplayBuffer, default False
         A replay buffer that online training also fills (``True``: capacity 1000); used by
-        :meth:`train_experience_replay`.
+        :meth:`train_experience_replay`. ``memory=`` (BayesFlow 1's name) still works, with a
+        ``DeprecationWarning``.
     seed : int, optional
         Seed of every random stream of the trainer (simulations, shuffling, validation).
     strategy : tf.distribute.Strategy, optional
@@ -141,7 +129,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         max_to_keep: int = 3,
         default_lr: float = DEFAULT_LEARNING_RATE,
         skip_checks: bool = False,
-        memory: bool | MemoryReplayBuffer = False,
+        replay_buffer: bool | MemoryReplayBuffer = False,
         seed: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
         **kwargs: Any,
@@ -152,24 +140,32 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         self.generative_model = generative_model
         self._run_lock = threading.Lock()  # one train_* call at a time (see loop.one_run_at_a_time)
         self.default_lr = float(default_lr)
-        self.settings = _merge_settings(kwargs, TRAINER_SETTINGS, "Trainer")
+        replay_buffer = deprecated_memory_argument(kwargs, replay_buffer)
+        self.settings = merge_settings(TRAINER_SETTINGS, kwargs, closed_for="Trainer")
         self.configurator = configurator if configurator is not None else self._default_configurator()
-        self.replay_buffer = _as_buffer(memory)
         self.seeds = SeedTree(seed)
-        self.history = LossHistory()
-        self.step, self.epoch, self.optimizer = 0, 0, None
+        #: Everything the trainer's runs change (see :class:`~amortflow.trainers.state.TrainingState`).
+        self.state = TrainingState(replay_buffer=as_replay_buffer(replay_buffer))
         self._compiled = CompiledStep(
             amortizer, self.settings["jit_compile"], self.settings["max_xla_shapes"], self.settings["min_xla_steps"],
             strategy=strategy,
         )
         self.strategy = self._compiled.strategy  # resolved once, by the step that runs on it
-        self._init_resume_state()
         self._store = None if checkpoint_path is None else CheckpointStore(checkpoint_path, max_to_keep)
         candidates = None if self._store is None else self._store.candidates()
         if not skip_checks and generative_model is not None:
             self.check_consistency()
         if candidates:
             self._restore(candidates, seed)
+
+    # --- the run state, read through the trainer (it lives in self.state) -------------------
+    step = property(lambda self: self.state.step, doc="Training steps of all runs so far.")
+    epoch = property(lambda self: self.state.epoch, doc="Epochs of all runs so far.")
+    history = property(lambda self: self.state.history, doc="The :class:`LossHistory` of all runs.")
+    optimizer = property(lambda self: self.state.optimizer, doc="The optimizer of the last run.")
+    replay_buffer = property(lambda self: self.state.replay_buffer, doc="The replay buffer, or None.")
+    nonfinite_steps = property(lambda self: self.state.nonfinite_steps, doc="Updates skipped for NaN/inf.")
+    last_checkpoint = property(lambda self: self.state.last_checkpoint, doc="Newest checkpoint prefix, or None.")
 
     @property
     def checkpoint_path(self):
@@ -202,11 +198,11 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             stage = "the configurator"
             conf = self.configure(raw)
             num_rows(conf, "the configurator's output")
-            self._input_record = input_record(conf)
+            self.state.input_record = input_record(conf)
             stage = "the amortizer's compute_loss"
             with distributed_scope(self.strategy):  # the first call creates the weights: mirrored under a strategy
                 loss = self.amortizer.compute_loss(conf, training=False)
-            self._forward_done = True
+            self.state.built = True
         except Exception as exc:
             raise ConfigurationError(
                 f"Consistency check failed at {stage} ({type(exc).__name__}: {exc}). The check runs "
@@ -219,6 +215,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         return value
 
     # --- training modes -------------------------------------------------------------------
+    # Each mode checks its arguments, builds its data source for a run index and hands both to
+    # the loop (LoopMixin._train); the arguments they share travel as one TrainOptions.
     def train_online(self, epochs: int, iterations_per_epoch: int, batch_size: int, save_checkpoint: bool = True,
                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
                      **kwargs) -> dict:  # fmt: skip
@@ -249,10 +247,17 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
             ``{"train_losses": DataFrame, "val_losses": DataFrame}`` of all runs so far.
         """
         model = self._require_model("train_online")
-        source = OnlineSource(model, self.configure, _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch),
-                              _pos("batch_size", batch_size), self.seeds, self._next_run_index())  # fmt: skip
-        source.memory = self.replay_buffer
-        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
+        batch_size = _pos("batch_size", batch_size)
+
+        def source(run: int) -> OnlineSource:
+            return OnlineSource(model, self.configure, epochs=epochs, iterations_per_epoch=iterations,
+                                batch_size=batch_size, seeds=self.seeds, run=run,
+                                replay_buffer=self.state.replay_buffer)  # fmt: skip
+
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_experience_replay(self, epochs: int, iterations_per_epoch: int, batch_size: int,
                                 buffer_capacity: int = 1000, save_checkpoint: bool = True, optimizer=None,
@@ -261,15 +266,23 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         """Experience replay: each step simulates ``batch_size`` new simulations into a replay
         buffer of ``buffer_capacity`` and trains on ``batch_size`` drawn from it.
 
-        The trainer's ``memory`` buffer is used when it exists (its capacity wins). Other
+        The trainer's ``replay_buffer`` is used when it exists (its capacity wins). Other
         arguments as in :meth:`train_online`.
         """
         model = self._require_model("train_experience_replay")
-        if self.replay_buffer is None:
-            self.replay_buffer = MemoryReplayBuffer(capacity=_pos("buffer_capacity", buffer_capacity))
-        source = ReplaySource(model, self.configure, _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch),
-                              _pos("batch_size", batch_size), self.seeds, self._next_run_index(), buffer=self.replay_buffer)  # fmt: skip
-        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
+        batch_size = _pos("batch_size", batch_size)
+        if self.state.replay_buffer is None:
+            self.state.replay_buffer = MemoryReplayBuffer(capacity=_pos("buffer_capacity", buffer_capacity))
+        buffer = self.state.replay_buffer
+
+        def source(run: int) -> ReplaySource:
+            return ReplaySource(model, self.configure, epochs=epochs, iterations_per_epoch=iterations,
+                                batch_size=batch_size, seeds=self.seeds, run=run, replay_buffer=buffer)  # fmt: skip
+
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_rounds(self, rounds: int, sim_per_round: int, epochs: int, batch_size: int, save_checkpoint: bool = True,
                      optimizer=None, reuse_optimizer: bool = False, early_stopping=False, validation_sims=None,
@@ -282,10 +295,16 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         """
         model = self._require_model("train_rounds")
         cache = None if self._store is None or not save_checkpoint else self._store.folder / "rounds"
-        source = RoundsSource(model, self.configure, _pos("rounds", rounds), _pos("sim_per_round", sim_per_round),
-                              _pos("epochs", epochs), _pos("batch_size", batch_size), self.seeds,
-                              self._next_run_index(), cache_dir=cache)  # fmt: skip
-        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+        rounds, per_round = _pos("rounds", rounds), _pos("sim_per_round", sim_per_round)
+        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
+
+        def source(run: int) -> RoundsSource:
+            return RoundsSource(model, self.configure, rounds=rounds, sim_per_round=per_round, epochs=epochs,
+                                batch_size=batch_size, seeds=self.seeds, run=run, cache_dir=cache)  # fmt: skip
+
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_offline(self, simulations_dict: Mapping, epochs: int, batch_size: int, save_checkpoint: bool = True,
                       optimizer=None, reuse_optimizer: bool = False, early_stopping="auto", validation_sims=None,
@@ -309,13 +328,17 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         """
         if not isinstance(simulations_dict, Mapping):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
-        run_index = self._next_run_index()
-        simulations_dict, validation_sims, early_stopping = hold_out_simulations(
-            simulations_dict, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, run_index, 1)
-        )
-        source = OfflineSource(simulations_dict, self.configure, _pos("epochs", epochs), _pos("batch_size", batch_size),
-                               self.seeds, run_index)  # fmt: skip
-        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
+        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
+        split_rng = self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
+        train, validation_sims, early_stopping = hold_out_simulations(simulations_dict, early_stopping, validation_sims,
+                                                                      split_rng)  # fmt: skip
+
+        def source(run: int) -> OfflineSource:
+            return OfflineSource(train, self.configure, epochs=epochs, batch_size=batch_size, seeds=self.seeds, run=run)
+
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def train_from_presimulation(self, path: str | os.PathLike, epochs: int, batch_size: int,
                                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, save_checkpoint: bool = True,
@@ -331,55 +354,18 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         shards holding 10 % of the simulations (at least 100, at most 10,000) are held out, which
         ``"auto"`` does only where that leaves at least as many to train on.
         """
-        epochs, batch_size, run_index = _pos("epochs", epochs), _pos("batch_size", batch_size), self._next_run_index()
+        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
         shards, validation_sims, early_stopping = hold_out_shards(
-            path, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, run_index, 1)
+            path, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
         )
-        source = PresimulationSource(path, self.configure, epochs, batch_size, shuffle_buffer, self.seeds, run_index,
-                                     shards=shards)  # fmt: skip
-        return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
 
-    def train_streaming(self, epochs: int, iterations_per_epoch: int, batch_size: int, stream=None,
-                        buffer_capacity: int = 1000, watermark: int | None = None, policy: str = "fifo",
-                        client=None, save_checkpoint: bool = True, optimizer=None, reuse_optimizer: bool = False,
-                        early_stopping=False, validation_sims=None, **kwargs) -> dict:  # fmt: skip
-        """Train on simulations streaming from a Dask cluster (``epochs x iterations_per_epoch`` steps).
+        def source(run: int) -> PresimulationSource:
+            return PresimulationSource(path, self.configure, epochs=epochs, batch_size=batch_size,
+                                       shuffle_buffer=shuffle_buffer, seeds=self.seeds, run=run, shards=shards)  # fmt: skip
 
-        Each step draws ``batch_size`` simulations uniformly from the bounded buffer of a
-        :class:`~amortflow.simulation.distributed.StreamingSimulations`, which the cluster
-        refills all the time; training waits only once, until the buffer first holds
-        ``watermark`` simulations. The stream's ``stats()`` are logged at INFO after each epoch.
-
-        Parameters
-        ----------
-        stream : StreamingSimulations, optional
-            Used as given and left open. Default: a stream of ``generative_model`` on
-            ``client`` (None: a ``LocalCluster``), closed when training ends.
-        buffer_capacity, watermark, policy, client
-            Settings of the stream built here (see ``StreamingSimulations``); ignored with ``stream``.
-        Others
-            As in :meth:`train_online`; ``validation_sims=<int>`` simulates with ``generative_model``.
-
-        Notes
-        -----
-        The buffer's contents depend on the order in which the cluster's tasks finish, so a
-        resumed streaming run continues with the simulations that arrive then, not the same ones.
-        """
-        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
-        batch_size, run_index = _pos("batch_size", batch_size), self._next_run_index()
-        own = stream is None
-        if own:
-            from amortflow.simulation.distributed import StreamingSimulations  # needs the optional dask extra
-
-            seed = int(self.seeds.rng(Stream.ONLINE, run_index).integers(2**63))
-            stream = StreamingSimulations(self._require_model("train_streaming"), client, seed=seed, policy=policy,
-                                          buffer_capacity=_pos("buffer_capacity", buffer_capacity), watermark=watermark)  # fmt: skip
-        try:
-            source = StreamingSource(stream, self.configure, epochs, iterations, batch_size, self.seeds, run_index)
-            return self._train(source, save_checkpoint, optimizer, reuse_optimizer, early_stopping, validation_sims, kwargs)
-        finally:
-            if own:
-                stream.close()
+        options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
+                               early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
+        return self._train(source, options)
 
     def _require_model(self, who: str) -> Callable:
         if self.generative_model is None:
@@ -392,23 +378,6 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin):
         if unknown:
             raise ArgumentError(f"Unknown training argument(s) {unknown}; accepted: {list(PER_CALL_SETTINGS)}.")
         return {**self.settings, **overrides}
-
-
-def _merge_settings(kwargs: Mapping, defaults: Mapping, who: str) -> dict:
-    unknown = sorted(set(kwargs) - set(defaults))
-    if unknown:
-        raise ArgumentError(f"{who} got unknown keyword argument(s) {unknown}; accepted: {sorted(defaults)}.")
-    return {**defaults, **kwargs}
-
-
-def _as_buffer(memory) -> MemoryReplayBuffer | None:
-    if memory is False or memory is None:
-        return None
-    if memory is True:
-        return MemoryReplayBuffer()
-    if isinstance(memory, MemoryReplayBuffer):
-        return memory
-    raise ArgumentError(f"memory must be True, False or a MemoryReplayBuffer, received {memory!r}.")
 
 
 def _pos(name: str, value) -> int:

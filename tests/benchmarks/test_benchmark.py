@@ -5,7 +5,7 @@ import pytest
 
 import amortflow as af
 from amortflow.benchmarks import Benchmark, SetDataConfigurator, StandardizingPosteriorConfigurator
-from amortflow.benchmarks.parameter_space import ParameterSpace
+from amortflow.parameter_space import ParameterSpace
 from amortflow.exceptions import ArgumentError
 
 

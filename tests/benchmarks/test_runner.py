@@ -5,7 +5,8 @@ import pytest
 
 import amortflow.diagnostics
 from amortflow.benchmarks import Benchmark
-from amortflow.benchmarks.runner import NPEBenchmarkResult, default_settings, run_npe_benchmark
+from amortflow.benchmarks.result import NLENREBenchmarkResult, NPEBenchmarkResult
+from amortflow.benchmarks.runner import default_settings, run_npe_benchmark
 from amortflow.cli import main
 from amortflow.exceptions import ArgumentError
 
@@ -117,23 +118,26 @@ def test_cli_bad_simulations_is_exit_2(capsys):
 
 
 def test_cli_method_routes_to_the_mcmc_benchmark(monkeypatch, capsys):
-    import amortflow.benchmarks.mcmc_methods as mcmc_methods
+    import amortflow.benchmarks.nle_nre as nle_nre
 
     calls = []
 
     def fake_run(task, method, **kwargs):
         calls.append((task, method, kwargs))
-        return NPEBenchmarkResult(task, kwargs["num_simulations"], [1], [0.6], 1.0, 2, 2, 1, 0.1, 0.2, 0.3, 0.4, 100,
-                                  kwargs["seed"], {}, method="amortflow NRE")  # fmt: skip
+        return NLENREBenchmarkResult(task, kwargs["num_simulations"], [1], [0.6], 1.0, 2, 2, 1, 0.1, 0.2, 0.3, 0.4, 100,
+                                     kwargs["seed"], {}, method="amortflow NRE")  # fmt: skip
 
-    monkeypatch.setattr(mcmc_methods, "run_mcmc_benchmark", fake_run)
+    monkeypatch.setattr(nle_nre, "run_mcmc_benchmark", fake_run)
     assert main(["benchmark", "two_moons", "--simulations", "200", "--observations", "1", "--method", "nre"]) == 0
     assert calls == [("two_moons", "nre", {"num_simulations": 200, "num_observations": 1, "epochs": None, "seed": 1})]
     assert "amortflow NRE on two_moons" in capsys.readouterr().out
 
 
 def test_early_stopping_c2st_separates_and_does_not_separate():
-    from amortflow.benchmarks.runner import c2st_early_stopping
+    from amortflow.diagnostics import c2st
+
+    def c2st_early_stopping(a, b, seed):
+        return c2st(a, b, seed=seed, early_stopping=True)
 
     rng = np.random.default_rng(0)
     same = c2st_early_stopping(rng.normal(size=(400, 2)), rng.normal(size=(400, 2)), seed=1)
@@ -151,7 +155,7 @@ def test_unknown_c2st_classifier_raises():
 
 @pytest.mark.parametrize("method", ["nle", "nre"])
 def test_nle_and_nre_runs_score_mcmc_draws_in_the_prior_support(method, recorded_c2st):
-    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+    from amortflow.benchmarks.nle_nre import run_mcmc_benchmark
 
     mcmc = {"num_chains": 10, "num_burnin": 40, "thinning": 1, "jit_compile": False}
     result = run_mcmc_benchmark("two_moons", 300, method=method, num_observations=1, epochs=1, seed=2,
@@ -167,7 +171,7 @@ def test_nle_and_nre_runs_score_mcmc_draws_in_the_prior_support(method, recorded
 
 
 def test_nle_on_integer_data_trains_on_dequantized_counts(monkeypatch, recorded_c2st):
-    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+    from amortflow.benchmarks.nle_nre import run_mcmc_benchmark
 
     # the plumbing only: prior draws stand in for sir's (SMC) reference posterior
     monkeypatch.setattr(Benchmark, "reference_posterior_samples",
@@ -181,7 +185,7 @@ def test_nle_on_integer_data_trains_on_dequantized_counts(monkeypatch, recorded_
 
 
 def test_mcmc_benchmark_arguments_are_checked():
-    from amortflow.benchmarks.mcmc_methods import run_mcmc_benchmark
+    from amortflow.benchmarks.nle_nre import run_mcmc_benchmark
 
     with pytest.raises(ArgumentError, match="method"):
         run_mcmc_benchmark("two_moons", 100, method="abc")
@@ -190,7 +194,7 @@ def test_mcmc_benchmark_arguments_are_checked():
 
 
 def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
-    from amortflow.benchmarks import mcmc_methods
+    from amortflow.benchmarks import nle_nre
 
     seen = {}
 
@@ -198,25 +202,25 @@ def test_nle_does_not_inherit_the_posterior_flows_task_choices(monkeypatch):
         seen.update(config["network"])
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(mcmc_methods, "_make_amortizer", stop_after_config)
+    monkeypatch.setattr(nle_nre, "_make_amortizer", stop_after_config)
     with pytest.raises(RuntimeError, match="stop"):
-        mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1)
+        nle_nre.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1)
     assert seen["dropout"] == 0.0
     # nor sir's spline couplings (its NLE was measured with affine ones), nor task layer counts
     with pytest.raises(RuntimeError, match="stop"):
-        mcmc_methods.run_mcmc_benchmark("sir", 100, method="nle", num_observations=1)
+        nle_nre.run_mcmc_benchmark("sir", 100, method="nle", num_observations=1)
     assert seen["coupling_design"] == "affine"
     with pytest.raises(RuntimeError, match="stop"):
-        mcmc_methods.run_mcmc_benchmark("gaussian_linear_uniform", 100, method="nle", num_observations=1)
+        nle_nre.run_mcmc_benchmark("gaussian_linear_uniform", 100, method="nle", num_observations=1)
     assert (seen["coupling_design"], seen["num_coupling_layers"], seen["dropout"]) == ("affine", 5, 0.0)
     with pytest.raises(RuntimeError, match="stop"):
-        mcmc_methods.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1,
+        nle_nre.run_mcmc_benchmark("slcp_distractors", 100, method="nle", num_observations=1,
                                         settings={"network": {"dropout": 0.2}})  # fmt: skip
     assert seen["dropout"] == 0.2
 
 
 def test_slcp_data_are_read_as_a_flat_vector_by_every_method(monkeypatch):
-    from amortflow.benchmarks import mcmc_methods
+    from amortflow.benchmarks import nle_nre
 
     seen = {}
 
@@ -224,7 +228,7 @@ def test_slcp_data_are_read_as_a_flat_vector_by_every_method(monkeypatch):
         seen.update(config, layout=bench.data_layout)
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(mcmc_methods, "_make_amortizer", stop_after_config)
+    monkeypatch.setattr(nle_nre, "_make_amortizer", stop_after_config)
     with pytest.raises(RuntimeError, match="stop"):
-        mcmc_methods.run_mcmc_benchmark("slcp", 100, method="nre", num_observations=1)
+        nle_nre.run_mcmc_benchmark("slcp", 100, method="nre", num_observations=1)
     assert seen["layout"] == "vector"

@@ -181,7 +181,7 @@ def test_killed_at_random_points_and_mid_save_the_run_resumes_without_loss_or_re
     out = _run(folder, script, "none", 0, None)
     assert "FINISHED" in out
     final = Trainer(GaussianMeanAmortizer(), make_model(), checkpoint_path=folder, **SETTINGS)
-    assert final.step == EPOCHS * ITERATIONS and final._run["finished"]
+    assert final.step == EPOCHS * ITERATIONS and final.state.run.finished
     _assert_same_rows(final, reference)
     for got, expected in zip(final.amortizer.weights, reference.amortizer.weights):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)

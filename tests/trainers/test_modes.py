@@ -46,15 +46,24 @@ def test_online_training_learns_logs_validation_and_decays_lr_to_zero(model, qui
 
 
 def test_experience_replay_keeps_a_bounded_buffer(model, quiet_settings):
-    trainer = Trainer(make_amortizer(), model, memory=MemoryReplayBuffer(capacity=40), **quiet_settings)
+    trainer = Trainer(make_amortizer(), model, replay_buffer=MemoryReplayBuffer(capacity=40), **quiet_settings)
     trainer.train_online(epochs=1, iterations_per_epoch=2, batch_size=16)
-    assert len(trainer.replay_buffer) == 32  # online training fills the trainer's memory too
+    assert len(trainer.replay_buffer) == 32  # online training fills the trainer's replay buffer too
     first_optimizer = trainer.optimizer
     history = trainer.train_experience_replay(epochs=2, iterations_per_epoch=5, batch_size=16, reuse_optimizer=True)
     _assert_history_layout(history, [2, 5, 5])
     assert len(trainer.replay_buffer) == 40 and trainer.replay_buffer.capacity == 40
     # reuse_optimizer continues the same optimizer (and its step count)
     assert trainer.optimizer is first_optimizer and int(first_optimizer.iterations.numpy()) == 12
+
+
+def test_memory_is_the_deprecated_name_of_replay_buffer(model, quiet_settings):
+    buffer = MemoryReplayBuffer(capacity=8)
+    with pytest.warns(DeprecationWarning, match="replay_buffer"):
+        trainer = Trainer(make_amortizer(), model, memory=buffer, skip_checks=True, **quiet_settings)
+    assert trainer.replay_buffer is buffer and trainer.state.replay_buffer is buffer
+    with pytest.raises(ArgumentError, match="not both"), pytest.warns(DeprecationWarning):
+        Trainer(make_amortizer(), model, memory=True, replay_buffer=True, skip_checks=True, **quiet_settings)
 
 
 def test_rounds_and_offline_have_data_sized_epochs(model, quiet_settings):

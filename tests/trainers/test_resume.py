@@ -181,7 +181,7 @@ def test_a_trainer_without_a_model_or_checks_restores_the_weights_at_once(tmp_pa
     saved = [w.numpy().copy() for w in first.amortizer.weights]
     for kwargs in ({"generative_model": model, "skip_checks": True}, {}):
         second = Trainer(GaussianMeanAmortizer(), checkpoint_path=folder, progress=False, **kwargs)
-        assert second.step == 10 and second._deferred_weights is None
+        assert second.step == 10 and second.state.deferred_weights is None
         restored = [w.numpy() for w in second.amortizer.weights]
         assert len(restored) == len(saved)
         for got, expected in zip(restored, saved):

@@ -19,8 +19,6 @@ class OnlineSource(BatchSource):
     """
 
     mode = "online"
-    #: Optional MemoryReplayBuffer that also receives every fresh batch (``Trainer(memory=...)``).
-    memory: MemoryReplayBuffer | None = None
 
     def __init__(
         self,
@@ -31,9 +29,12 @@ class OnlineSource(BatchSource):
         batch_size: int,
         seeds: SeedTree,
         run: int,
+        replay_buffer: MemoryReplayBuffer | None = None,
     ):
         super().__init__(configurator, batch_size, seeds, run)
         self.generative_model = generative_model
+        #: Optional buffer that also receives every fresh batch (``Trainer(replay_buffer=...)``).
+        self.replay_buffer = replay_buffer
         self.epochs = int(epochs)
         self.iterations_per_epoch = int(iterations_per_epoch)
 
@@ -59,12 +60,12 @@ class OnlineSource(BatchSource):
 
     @property
     def finalizes(self) -> bool:
-        return self.memory is not None
+        return self.replay_buffer is not None
 
     def finalize(self, chunk: Chunk) -> Chunk:
-        if self.memory is not None and chunk.n_steps:
+        if self.replay_buffer is not None and chunk.n_steps:
             for i in range(chunk.n_steps):
-                self.memory.store(unstack_index(chunk.data, i))
+                self.replay_buffer.store(unstack_index(chunk.data, i))
         return chunk
 
 
@@ -78,12 +79,11 @@ class ReplaySource(OnlineSource):
 
     mode = "experience_replay"
 
-    def __init__(self, *args, buffer: MemoryReplayBuffer, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.buffer = buffer
+    def __init__(self, *args, replay_buffer: MemoryReplayBuffer, **kwargs):
+        super().__init__(*args, replay_buffer=replay_buffer, **kwargs)
 
     def identity(self) -> dict:
-        return {**super().identity(), "buffer_capacity": self.buffer.capacity}
+        return {**super().identity(), "buffer_capacity": self.replay_buffer.capacity}
 
     @property
     def finalizes(self) -> bool:
@@ -94,7 +94,7 @@ class ReplaySource(OnlineSource):
             return chunk
         batches = []
         for i in range(chunk.n_steps):
-            self.buffer.store(unstack_index(chunk.data, i))
+            self.replay_buffer.store(unstack_index(chunk.data, i))
             rng = self.seeds.rng(Stream.REPLAY, self.run, chunk.epoch, chunk.first_iteration + i)
-            batches.append(self.buffer.sample(self.batch_size, rng))
+            batches.append(self.replay_buffer.sample(self.batch_size, rng))
         return replace(chunk, data=stack(batches))

@@ -1,4 +1,4 @@
-"""The space in which a benchmark's flow learns the posterior: the task's parameters, their logs, or their logits.
+"""The space in which a flow learns a posterior: the parameters, their logs, or their logits.
 
 A normalizing flow puts mass on all of ``R^D``. Where the prior confines ``theta`` (positive
 rates, a box), the posterior has a hard edge that a flow can only approximate, and draws

@@ -1,7 +1,8 @@
 """Accuracy benchmark of neural likelihood (NLE) and ratio (NRE) estimation on one SBI benchmark task.
 
 Same protocol as :func:`~amortflow.benchmarks.runner.run_npe_benchmark` (same simulations for a
-seed and budget, 90/10 split, best validation epoch kept, same references and C2ST), except the
+seed and budget, 90/10 split, best validation epoch kept, same references and C2ST; the shared
+steps are in :mod:`~amortflow.benchmarks.protocol`), except the
 network learns the likelihood ``q(x | theta)`` (NLE, a conditional coupling flow over the
 z-scored data) or the ratio ``r(x, theta) = p(x | theta) / p(x)`` (NRE, a classifier of
 dependent against shuffled pairs), and the posterior draws come from MCMC on
@@ -26,17 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.benchmarks.runner import (
-    NPEBenchmarkResult,
-    _merge,
-    _train,
+from amortflow.benchmarks.protocol import (
     c2st_against_reference,
-    coupling_settings,
-    default_coupling_layers,
-    machine_info,
+    merge_benchmark_settings,
     prepare_run,
     simulate_budget,
+    train_with_early_stopping,
 )
+from amortflow.benchmarks.result import NLENREBenchmarkResult, machine_info
 from amortflow.benchmarks.standardized_parameters import StandardizedParameters
 from amortflow.dequantization import UniformDequantization, cell_log_likelihood_fn, unit_cell_points
 from amortflow.exceptions import ArgumentError
@@ -75,7 +73,7 @@ def run_mcmc_benchmark(
     mcmc: Mapping[str, Any] | None = None,
     progress: bool = False,
     c2st_classifier: str = "benchmark",
-) -> NPEBenchmarkResult:
+) -> NLENREBenchmarkResult:
     """Train NLE or NRE on ``num_simulations`` simulations of ``task``; score MCMC draws by C2ST.
 
     Parameters
@@ -101,7 +99,7 @@ def run_mcmc_benchmark(
     if config["parameter_space"] != "identity":
         raise ArgumentError("NLE/NRE sample theta by MCMC under the task's own prior; parameter_space must be 'identity'.")
     config["network"].update(_likelihood_network(task, bench.task.dim_parameters, settings))
-    config["mcmc"] = _merge(DEFAULT_MCMC, mcmc)
+    config["mcmc"] = merge_benchmark_settings(DEFAULT_MCMC, mcmc)
     config["parameter_scaling"] = "prior z-score"
 
     start = time.perf_counter()
@@ -109,14 +107,14 @@ def run_mcmc_benchmark(
     simulate_seconds = time.perf_counter() - start
     amortizer, configurator = _make_amortizer(bench, method, config, seed)
     start = time.perf_counter()
-    trained = _train(bench, amortizer, raw, config, seed, progress, configurator=configurator)
+    trained = train_with_early_stopping(bench, amortizer, raw, config, seed, progress, configurator=configurator)
     train_seconds = time.perf_counter() - start
     logger.info("%s %s: trained on %d simulations in %.1f s (%d epochs).", task, method.upper(), num_simulations,
                 train_seconds, trained["epochs"])  # fmt: skip
 
     observations = list(range(1, num_observations + 1))
     values, times = _score(bench, amortizer, configurator, observations, num_posterior_samples, seed, config)
-    return NPEBenchmarkResult(
+    return NLENREBenchmarkResult(
         task=task, num_simulations=num_simulations, observations=observations, c2st=values,
         train_seconds=train_seconds, epochs=trained["epochs"], max_epochs=config["max_epochs"],
         best_epoch=trained["best_epoch"], simulate_seconds=simulate_seconds,
@@ -149,6 +147,24 @@ def protocol_settings(dim_parameters: int, num_simulations: int) -> dict[str, An
         "learning_rate": 5e-4,
         "parameter_space": "identity",
     }  # fmt: skip
+
+
+def default_coupling_layers(dim_parameters: int) -> int:
+    """Coupling layers of the likelihood flow of NLE benchmark runs: 4, or 5 for ``D >= 5``."""
+    return 5 if dim_parameters >= 5 else 4
+
+
+def coupling_settings(net_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``coupling_settings`` of an NLE benchmark flow: the conditioners' width and, if set, their dropout
+    rate and the spline box ``[-b, b]^2`` (``spline_domain = b``)."""
+    settings: dict[str, Any] = {"dense_args": {"units": int(net_cfg["units"])}}
+    if net_cfg.get("dropout"):
+        settings.update(dropout=True, dropout_prob=float(net_cfg["dropout"]))
+    # Only flows with spline couplings take a box (an affine-only flow rejects the key).
+    if net_cfg.get("spline_domain") and net_cfg.get("coupling_design", "spline") != "affine":
+        half_width = float(net_cfg["spline_domain"])
+        settings["default_domain"] = (-half_width, half_width, -half_width, half_width)
+    return settings
 
 
 def _likelihood_network(task: str, dim_parameters: int, settings: Mapping[str, Any] | None) -> dict[str, Any]:
