@@ -137,6 +137,11 @@ class AmortizedPosterior(Amortizer):
         if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower >= upper):
             raise ArgumentError(f"prior_bounds need lower < upper elementwise, received lower={lower}, upper={upper}.")
         self._lower, self._upper = lower, upper
+        # An InvertibleNetwork with coupling_design="auto" picks its couplings from the support
+        # (a no-op once its design is fixed, e.g. after building or loading).
+        choose = getattr(self.inference_net, "choose_coupling_design", None)
+        if choose is not None:
+            choose(lower, upper)
 
     def _active_bounds(self):
         if self._lower is None or self.bounded_sampling == "none":

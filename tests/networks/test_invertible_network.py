@@ -28,7 +28,7 @@ def perturb(net, seed=0, scale=0.1):
         ({"coupling_design": "glow"}, ConfigurationError, "coupling_design"),
         ({"permutation": "random"}, ConfigurationError, "permutation"),
         ({"coupling_settings": {"unit": 3}}, ConfigurationError, "'unit'"),
-        ({"coupling_settings": {"bins": 3}}, ConfigurationError, "'bins'"),  # affine has no bins
+        ({"coupling_design": "affine", "coupling_settings": {"bins": 3}}, ConfigurationError, "'bins'"),
         ({"coupling_design": "interleaved", "coupling_settings": {"affine": {"bins": 3}}}, ConfigurationError, "bins"),
         ({"coupling_settings": {"dense_args": {"unitz": 3}}}, ArgumentError, "unitz"),
         ({"act_norm_init": np.ones((10, 3))}, ShapeError, "(N >= 2, 2)"),

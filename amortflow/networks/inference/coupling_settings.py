@@ -17,7 +17,7 @@ from amortflow.networks.inference.coupling import Coupling
 from amortflow.networks.inference.mlp import ConditionerMLP
 from amortflow.networks.inference.transforms import AffineTransform, RationalQuadraticSpline
 
-COUPLING_DESIGNS = ("affine", "spline", "interleaved")
+COUPLING_DESIGNS = ("auto", "affine", "spline", "interleaved")
 _DEFAULTS = {"affine": DEFAULT_AFFINE_COUPLING, "spline": DEFAULT_SPLINE_COUPLING}
 _CONDITIONER_KEYS = ("dense_args", "num_dense", "dropout", "dropout_prob", "residual")
 
@@ -32,9 +32,11 @@ def resolve_coupling_settings(design: str, settings: Mapping[str, Any] | None) -
     """
     if design not in COUPLING_DESIGNS:
         raise ConfigurationError(f"coupling_design must be one of {COUPLING_DESIGNS}, received {design!r}.")
-    designs = ("affine", "spline") if design == "interleaved" else (design,)
+    # "auto" becomes "affine" or "spline" once the prior's support is known, so its settings are
+    # checked and merged for both, as for "interleaved".
+    designs = ("affine", "spline") if design in ("interleaved", "auto") else (design,)
     settings = dict(settings or {})
-    if design == "interleaved" and settings and set(settings) <= set(designs):
+    if design in ("interleaved", "auto") and settings and set(settings) <= set(designs):
         per_design = {name: settings.get(name) for name in designs}
     else:
         known = set().union(*(_DEFAULTS[name] for name in designs))
