@@ -120,9 +120,14 @@ class AmortizedLikelihood(Amortizer):
         return tf.reshape(log_prob, (-1, n_obs)), n_obs
 
     def compute_loss(self, input_dict, training=False):
-        """Mean negative log likelihood per observation (scalar tensor)."""
-        log_prob, _ = self.log_prob_rows(*self._inputs(input_dict), training=training)
-        return -tf.reduce_mean(log_prob)
+        """The surrogate's loss over all observation rows; for density networks the mean negative
+        log likelihood per observation in the user's units (scalar tensor)."""
+        rows, cond, _ = self.flatten(*self._inputs(input_dict))
+        net = self.surrogate_net
+        loss = net.compute_loss(rows, cond, latent_dist=self.latent_dist, training=training)
+        if getattr(net, "loss_is_negative_log_prob", True):
+            loss = loss - self._standardization_log_det("observables")
+        return loss
 
     def log_likelihood_tensor(self, observables, conditions) -> tf.Tensor:
         """``log q(x | theta) = sum_n log q(x_n | theta)`` per data set, ``(B,)``, as a tensor (graph-safe)."""
@@ -201,7 +206,7 @@ class AmortizedLikelihood(Amortizer):
         inputs = dummy_inputs(record)
         if inputs.get("observables") is None:
             inputs["observables"] = dummy_inputs([2, self.data_dim], seed=1)
-        self.log_likelihood_tensor(inputs["observables"], inputs["conditions"])
+        self.compute_loss(inputs)  # the training loss touches every weight, also without a density
 
     def get_config(self) -> dict[str, Any]:
         config = self._base_config()

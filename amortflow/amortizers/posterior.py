@@ -179,18 +179,30 @@ class AmortizedPosterior(Amortizer):
         log_det_J = log_det_J + self._standardization_log_det("parameters")
         return (z, log_det_J, summary_outputs) if return_summary else (z, log_det_J)
 
-    def _log_prob_tensor(self, input_dict: Mapping, training: bool = False):
+    def _network_inputs(self, input_dict: Mapping, training: bool = False):
+        """``(standardized parameters, condition, summary_outputs)`` of a batch with parameters."""
         check_input_dict("AmortizedPosterior", input_dict, ("parameters",))
         self._remember_inputs(input_dict)
         condition, summary_outputs = self.summarize(input_dict, training)
-        parameters = self._standardized("parameters", self._parameters(input_dict))
+        return self._standardized("parameters", self._parameters(input_dict)), condition, summary_outputs
+
+    def _log_prob_tensor(self, input_dict: Mapping, training: bool = False):
+        parameters, condition, summary_outputs = self._network_inputs(input_dict, training)
         log_prob = self.inference_net.log_prob(parameters, condition, latent_dist=self.latent_dist, training=training)
         return log_prob + self._standardization_log_det("parameters"), summary_outputs
 
     def compute_loss(self, input_dict, training=False):
-        """Mean negative log posterior of the batch (+ the summary loss, if any); a scalar tensor."""
-        log_prob, summary_outputs = self._log_prob_tensor(input_dict, training)
-        loss = -tf.reduce_mean(log_prob)
+        """The inference network's loss of the batch (+ the summary loss, if any); a scalar tensor.
+
+        For density networks this is the mean negative log posterior in the user's units; other
+        networks (flow matching, consistency models) bring their own objective through
+        :meth:`~amortflow.networks.inference.base.InferenceNetwork.compute_loss`.
+        """
+        parameters, condition, summary_outputs = self._network_inputs(input_dict, training)
+        net = self.inference_net
+        loss = net.compute_loss(parameters, condition, latent_dist=self.latent_dist, training=training)
+        if getattr(net, "loss_is_negative_log_prob", True):
+            loss = loss - self._standardization_log_det("parameters")
         if self.summary_loss_fun == "MMD":
             reference = keras.random.normal(tf.shape(summary_outputs), seed=self.seed_generator)
             loss = loss + maximum_mean_discrepancy(summary_outputs, reference)
@@ -336,7 +348,8 @@ class AmortizedPosterior(Amortizer):
     def _build_from_record(self, record: Mapping) -> None:
         inputs = dummy_inputs(record)
         inputs["parameters"] = dummy_inputs([2, self.num_params], seed=1)
-        self._log_prob_tensor(inputs)
+        # The training loss touches every weight, also of networks without a density.
+        self.compute_loss(inputs)
 
     def get_config(self) -> dict[str, Any]:
         config = self._base_config()

@@ -7,6 +7,8 @@ trainable weight, a config round trip, the same results eagerly and in ``tf.func
 identical outputs after a ``.keras`` save/load in a fresh process (one process for all cases).
 The checks whose code paths do not depend on the dimensions (config, tf.function, save/load)
 run once per entry, at ``NAME_DIMS``, to keep the suite fast.
+Networks without a density (``has_density = False``: a consistency model) must raise from
+``log_prob`` and are checked through their training loss and seeded draws instead.
 Flows also satisfy ``inverse(forward(x)) = x`` and ``log_det_J = log|det| of the autodiff Jacobian``.
 
 Weights are perturbed before the numerical checks: many networks start at (or near) the
@@ -43,6 +45,7 @@ NAME_DIMS = (2, 3)
 NAME_CASES = [pytest.param(name, NAME_DIMS, id=f"{name}-D2-C3") for name in sorted(INFERENCE_NETWORKS)]
 FLOW_NAMES = {name for name, factory in INFERENCE_NETWORKS.items() if factory(1, None).is_flow}
 FLOW_CASES = [case for case in CASES if case.values[0] in FLOW_NAMES]
+DENSITY_NAMES = {name for name, factory in INFERENCE_NETWORKS.items() if factory(1, None).has_density}
 
 
 @keras.saving.register_keras_serializable(package="amortflow_tests")
@@ -54,6 +57,8 @@ class InferenceHolder(keras.Model):
         self.inference_net = inference_net
 
     def call(self, targets, condition=None, training=False):
+        if not self.inference_net.has_density:
+            return self.inference_net(targets, condition, training=training)
         return self.inference_net.log_prob(targets, condition, training=training)
 
     def get_config(self):
@@ -86,7 +91,7 @@ def make_network(name, dims, perturbed=True, seed=1):
     keras.utils.set_random_seed(seed)
     net = INFERENCE_NETWORKS[name](num_params, condition_dim)
     targets, condition = make_inputs(num_params, condition_dim, 2)
-    net.log_prob(targets, condition)
+    net.compute_loss(targets, condition)  # builds every weight, also of networks without a density
     if perturbed:
         perturb(net, seed)
     return net
@@ -98,6 +103,11 @@ def test_shapes_for_several_batch_sizes(name, dims):
     net = make_network(name, dims, perturbed=False)
     for batch_size in (1, 7):
         targets, condition = make_inputs(num_params, condition_dim, batch_size)
+        assert tuple(net.compute_loss(targets, condition).shape) == ()
+        if not net.has_density:
+            with pytest.raises(NotImplementedError, match="no tractable density"):
+                net.log_prob(targets, condition)
+            continue
         assert tuple(net.log_prob(targets, condition).shape) == (batch_size,)
         if net.is_flow:
             z, log_det_J = net(targets, condition)
@@ -133,7 +143,9 @@ def test_flow_log_det_matches_autodiff_jacobian(name, dims):
     np.testing.assert_allclose(log_det_J.numpy(), expected, atol=2e-5)
 
 
-@pytest.mark.parametrize("name, dims", [case for case in CASES if case.values[1] in ((1, None), (2, 3))])
+@pytest.mark.parametrize(
+    "name, dims", [case for case in CASES if case.values[1] in ((1, None), (2, 3)) and case.values[0] in DENSITY_NAMES]
+)
 def test_density_integrates_to_one(name, dims):
     num_params, condition_dim = dims
     net = make_network(name, dims)
@@ -157,8 +169,8 @@ def test_density_integrates_to_one(name, dims):
 def test_gradients_reach_every_trainable_weight(name, dims):
     net = make_network(name, dims)
     targets, condition = make_inputs(*dims, 32)
-    with tf.GradientTape() as tape:
-        loss = -tf.reduce_mean(net.log_prob(targets, condition, training=True))
+    with tf.GradientTape() as tape:  # the loss amortizers train with (-mean log_prob for density networks)
+        loss = net.compute_loss(targets, condition, training=True)
     grads = tape.gradient(loss, net.trainable_weights)
     assert np.isfinite(loss.numpy())
     for weight, grad in zip(net.trainable_weights, grads):
@@ -177,9 +189,13 @@ def test_config_round_trip(name, dims):
 def test_eager_and_tf_function_agree(name, dims):
     net = make_network(name, dims)
     targets, condition = make_inputs(*dims, 7)
-    compiled = tf.function(lambda x, c: net.log_prob(x, c))
-    expected = net.log_prob(targets, condition).numpy()
-    np.testing.assert_allclose(compiled(targets, condition).numpy(), expected, atol=1e-5)
+    if net.has_density:
+        compiled = tf.function(lambda x, c: net.log_prob(x, c))
+        expected = net.log_prob(targets, condition).numpy()
+        np.testing.assert_allclose(compiled(targets, condition).numpy(), expected, atol=1e-5)
+    else:
+        compiled = tf.function(lambda c: net.sample(4, c, seed=11))
+        np.testing.assert_allclose(compiled(condition).numpy(), net.sample(4, condition, seed=11).numpy(), atol=1e-5)
     if net.is_flow:
         z, _ = net(targets, condition)
         compiled_inverse = tf.function(lambda v, c: net.inverse(v, c))
@@ -187,6 +203,8 @@ def test_eager_and_tf_function_agree(name, dims):
 
 
 def _outputs(net, targets, condition) -> dict[str, np.ndarray]:
+    if not net.has_density:  # seeded draws are a deterministic function of the weights
+        return {"draws": net.sample(3, condition, seed=11).numpy()}
     outputs = {"log_prob": net.log_prob(targets, condition).numpy()}
     if net.is_flow:
         z, log_det_J = net(targets, condition)

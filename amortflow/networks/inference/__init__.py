@@ -6,7 +6,9 @@ flows subclass :class:`FlowNetwork` and also map ``(targets, condition) -> (z, l
 
 from amortflow.networks.inference.actnorm import ActNorm
 from amortflow.networks.inference.base import FlowNetwork, InferenceNetwork
+from amortflow.networks.inference.consistency_model import ConsistencyModel
 from amortflow.networks.inference.coupling import Coupling
+from amortflow.networks.inference.flow_matching import FlowMatching
 from amortflow.networks.inference.invertible_network import InvertibleNetwork
 from amortflow.networks.inference.maf import MaskedAutoregressiveFlow
 from amortflow.networks.inference.mdn import MixtureDensityNetwork
@@ -18,8 +20,10 @@ __all__ = [
     "ActNorm",
     "AffineTransform",
     "ConditionerMLP",
+    "ConsistencyModel",
     "Coupling",
     "FixedPermutation",
+    "FlowMatching",
     "FlowNetwork",
     "InferenceNetwork",
     "InvertibleNetwork",

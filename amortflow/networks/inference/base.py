@@ -23,6 +23,12 @@ class InferenceNetwork(keras.layers.Layer):
 
     #: True for bijective networks that support ``call`` -> (z, log_det_J) and ``inverse``.
     is_flow = False
+    #: False for networks without a tractable density (``log_prob`` raises); they train through
+    #: :meth:`compute_loss` and only sample.
+    has_density = True
+    #: True when :meth:`compute_loss` is the mean negative log density, so an amortizer may add the
+    #: (constant) log-Jacobian of its standardization and report a loss in the user's units.
+    loss_is_negative_log_prob = True
 
     def __init__(self, num_params: int, **kwargs):
         super().__init__(**kwargs)
@@ -35,6 +41,14 @@ class InferenceNetwork(keras.layers.Layer):
     def sample(self, n_samples: int, condition=None, latent_dist=None, seed=None):
         """Return draws of shape ``(B, n_samples, D)``, or ``(n_samples, D)`` when ``condition`` is None."""
         raise NotImplementedError
+
+    def compute_loss(self, targets, condition=None, latent_dist=None, training=False):
+        """Scalar training loss of a batch; by default the mean negative log density.
+
+        Networks trained by another objective (flow matching, consistency training) override it
+        and set :attr:`loss_is_negative_log_prob` to False; amortizers always train through it.
+        """
+        return -tf.reduce_mean(self.log_prob(targets, condition, latent_dist=latent_dist, training=training))
 
 
 def tile_condition(condition, n_samples: int):
