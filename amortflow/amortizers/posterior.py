@@ -20,12 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.amortizers.base import (
     MAX_DATASETS_PER_CHUNK,
     Amortizer,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     count_datasets,
     datasets_per_call,
@@ -275,7 +275,7 @@ class AmortizedPosterior(Amortizer):
             ``(n_datasets, n_samples, D)`` float32 draws, inside ``prior_bounds`` if set.
         """
         check_input_dict("AmortizedPosterior.sample", input_dict)
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = positive_int("n_samples", n_samples)
         self._remember_inputs({k: input_dict.get(k) for k in ("summary_conditions", "direct_conditions")})
         n_datasets = count_datasets(input_dict)
         draws, stats = sample_chunked(

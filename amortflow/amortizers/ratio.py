@@ -27,11 +27,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.amortizers.base import (
     Amortizer,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     count_datasets,
     datasets_per_call,
@@ -93,7 +93,7 @@ class AmortizedRatio(Amortizer):
         self.summary_net = maybe_deserialize(summary_net)
         if loss not in _LOSSES:
             raise ArgumentError(f"loss must be one of {_LOSSES}, received {loss!r}.")
-        self.num_contrastive = check_positive_int("num_contrastive", num_contrastive)
+        self.num_contrastive = positive_int("num_contrastive", num_contrastive)
         if loss == "nre_b" and self.num_contrastive < 2:
             raise ArgumentError(f"loss='nre_b' needs num_contrastive >= 2, received {num_contrastive!r}.")
         if not (isinstance(gamma, (int, float)) and gamma > 0 and math.isfinite(gamma)):

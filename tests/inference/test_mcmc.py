@@ -152,18 +152,15 @@ def test_resampled_starts_need_some_finite_likelihood():
                               num_init_candidates=500)  # fmt: skip
 
 
-def test_tfp_diagnostics_do_not_log_the_complex_cast_warning(caplog):
-    from amortflow.inference.mcmc import _effective_sample_size
+def test_reports_the_rank_normalized_split_rhat_and_the_conservative_ess():
+    from amortflow.diagnostics.metrics import effective_sample_size, split_rhat
 
-    states = np.random.default_rng(0).normal(size=(50, 2, 2))
-    with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        _effective_sample_size(states)  # TFP's FFT autocorrelation alone logs the cast warning
-    assert "complex" in caplog.text  # premise; if TFP stops logging it, the filter can go
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="rwm", num_chains=2,
-                              num_burnin=20, num_results=50, seed=4)  # fmt: skip
-    assert "complex" not in caplog.text
+    result = sample_posterior_mcmc(exact_log_likelihood, X_OBS, NORMAL_PRIOR, kernel="rwm", num_chains=2,
+                                   num_burnin=20, num_results=50, seed=4)  # fmt: skip
+    np.testing.assert_array_equal(result.r_hat, split_rhat(result.chains))
+    centred_sq = np.square(result.chains - result.chains.mean(axis=(0, 1)))
+    expected_ess = np.minimum(effective_sample_size(result.chains), effective_sample_size(centred_sq))
+    np.testing.assert_array_equal(result.ess, expected_ess)
 
 
 @pytest.fixture(scope="module")

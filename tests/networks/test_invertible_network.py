@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError
+from amortflow.exceptions import ArgumentError, ShapeError
 from amortflow.networks import InvertibleNetwork
 from amortflow.networks.inference import AffineTransform, RationalQuadraticSpline
 
@@ -25,11 +25,11 @@ def perturb(net, seed=0, scale=0.1):
     [
         ({"num_params": 0}, ArgumentError, "num_params"),
         ({"num_coupling_layers": 0}, ArgumentError, "num_coupling_layers"),
-        ({"coupling_design": "glow"}, ConfigurationError, "coupling_design"),
-        ({"permutation": "random"}, ConfigurationError, "permutation"),
-        ({"coupling_settings": {"unit": 3}}, ConfigurationError, "'unit'"),
-        ({"coupling_settings": {"bins": 3}}, ConfigurationError, "'bins'"),  # affine has no bins
-        ({"coupling_design": "interleaved", "coupling_settings": {"affine": {"bins": 3}}}, ConfigurationError, "bins"),
+        ({"coupling_design": "glow"}, ArgumentError, "coupling_design"),
+        ({"permutation": "random"}, ArgumentError, "permutation"),
+        ({"coupling_settings": {"unit": 3}}, ArgumentError, "'unit'"),
+        ({"coupling_settings": {"bins": 3}}, ArgumentError, "'bins'"),  # affine has no bins
+        ({"coupling_design": "interleaved", "coupling_settings": {"affine": {"bins": 3}}}, ArgumentError, "bins"),
         ({"coupling_settings": {"dense_args": {"unitz": 3}}}, ArgumentError, "unitz"),
         ({"act_norm_init": np.ones((10, 3))}, ShapeError, "(N >= 2, 2)"),
         ({"act_norm_init": np.ones((10, 2))}, ArgumentError, "standard deviation"),

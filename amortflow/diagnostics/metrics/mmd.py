@@ -15,7 +15,7 @@ from scipy.spatial.distance import cdist
 
 from amortflow.diagnostics._inputs import check_samples_2d
 from amortflow.exceptions import ArgumentError, ShapeError
-from amortflow.utils import as_generator
+from amortflow._checks import resolve_rng
 
 #: Length scales ``sigma`` mixed by default. They span many orders of magnitude so that the
 #: test has power whether the samples differ on small or large scales (z-scored data: ~1).
@@ -127,7 +127,7 @@ def mmd_null_distribution(
             f"num_observed must be in [1, {ref.shape[0] - 1}] for a reference of shape {ref.shape}; "
             f"received {num_observed}."
         )
-    gen = as_generator(rng)
+    gen = resolve_rng(rng)
     null = np.empty(int(num_null_samples))
     for i in range(null.shape[0]):
         perm = gen.permutation(ref.shape[0])

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import keras
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.exceptions import ShapeError
-from amortflow.networks.summary._common import check_choice, check_positive_int
 from amortflow.networks.summary.hierarchical import _config_without_build
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -37,9 +37,9 @@ class ResidualConvBlock(keras.layers.Layer):
 
     def __init__(self, filters: int, spatial_dims: int = 2, kernel_size: int = 3, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int("filters", filters)
+        self.filters = positive_int("filters", filters)
         self.spatial_dims = check_choice("spatial_dims", spatial_dims, (1, 2, 3))
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.activation = activation
         conv = _CONV[spatial_dims]
         self.conv_in = conv(filters, kernel_size, padding="same", activation=activation, name="conv_in")
@@ -98,11 +98,11 @@ class ConvSummary(keras.layers.Layer):
     def __init__(self, summary_dim: int = 10, spatial_dims: int = 2, num_stages: int = 3, filters: int = 16,
                  kernel_size: int = 3, activation: str = "relu", time_network=None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
+        self.summary_dim = positive_int("summary_dim", summary_dim)
         self.spatial_dims = check_choice("spatial_dims", spatial_dims, (1, 2, 3))
-        self.num_stages = check_positive_int("num_stages", num_stages, minimum=0)
-        self.filters = check_positive_int("filters", filters)
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.num_stages = positive_int("num_stages", num_stages, minimum=0)
+        self.filters = positive_int("filters", filters)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.activation = activation
         if isinstance(time_network, dict):
             time_network = keras.saving.deserialize_keras_object(time_network)

@@ -19,13 +19,9 @@ from typing import Any
 
 import keras
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.defaults import DEFAULT_DEEP_SET_DENSE, DEFAULT_DEEP_SET_NUM_EQUIV, merge_settings
-from amortflow.networks.summary._common import (
-    check_choice,
-    check_input_shape,
-    check_positive_int,
-    dense_stack,
-)
+from amortflow.networks.summary._common import check_input_shape, dense_stack
 
 #: Pooling functions over the set axis (axis -2 of ``(B, N, d)``).
 POOLING_FUNCTIONS = {"mean": keras.ops.mean, "max": keras.ops.max, "sum": keras.ops.sum}
@@ -55,8 +51,8 @@ class InvariantModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_dense_s1 = check_positive_int("num_dense_s1", num_dense_s1)
-        self.num_dense_s2 = check_positive_int("num_dense_s2", num_dense_s2)
+        self.num_dense_s1 = positive_int("num_dense_s1", num_dense_s1)
+        self.num_dense_s2 = positive_int("num_dense_s2", num_dense_s2)
         self.dense_s1_args = dense_s1_args
         self.dense_s2_args = dense_s2_args
         self.pooling_fun = check_choice("pooling_fun", pooling_fun, tuple(POOLING_FUNCTIONS))
@@ -109,7 +105,7 @@ class EquivariantModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_dense_s3 = check_positive_int("num_dense_s3", num_dense_s3)
+        self.num_dense_s3 = positive_int("num_dense_s3", num_dense_s3)
         self.dense_s3_args = dense_s3_args
         self.invariant_module = InvariantModule(
             num_dense_s1, num_dense_s2, dense_s1_args, dense_s2_args, pooling_fun, name="invariant"
@@ -209,11 +205,11 @@ class DeepSet(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
-        self.num_equiv = check_positive_int("num_equiv", num_equiv, minimum=0)
-        num_dense_s1 = check_positive_int("num_dense_s1", num_dense_s1)
-        num_dense_s2 = check_positive_int("num_dense_s2", num_dense_s2)
-        num_dense_s3 = check_positive_int("num_dense_s3", num_dense_s3)
+        self.summary_dim = positive_int("summary_dim", summary_dim)
+        self.num_equiv = positive_int("num_equiv", num_equiv, minimum=0)
+        num_dense_s1 = positive_int("num_dense_s1", num_dense_s1)
+        num_dense_s2 = positive_int("num_dense_s2", num_dense_s2)
+        num_dense_s3 = positive_int("num_dense_s3", num_dense_s3)
         module_args = (num_dense_s1, num_dense_s2)
         dense_args = (dense_s1_args, dense_s2_args)
         self.equivariant_modules = [

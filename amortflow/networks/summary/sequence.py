@@ -14,8 +14,9 @@ from typing import Any
 
 import keras
 
+from amortflow._checks import positive_int
 from amortflow.defaults import DEFAULT_MULTI_CONV, merge_settings
-from amortflow.networks.summary._common import check_input_shape, check_positive_int
+from amortflow.networks.summary._common import check_input_shape
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
@@ -33,8 +34,8 @@ class MultiConv1D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.settings = settings
         merged = merge_settings(DEFAULT_MULTI_CONV, settings)
-        low = check_positive_int("min_kernel_size", merged["min_kernel_size"])
-        high = check_positive_int("max_kernel_size", merged["max_kernel_size"], minimum=low)
+        low = positive_int("min_kernel_size", merged["min_kernel_size"])
+        high = positive_int("max_kernel_size", merged["max_kernel_size"], minimum=low)
         layer_args = merged["layer_args"]
         self.convs = [keras.layers.Conv1D(kernel_size=k, **layer_args, name=f"conv_k{k}") for k in range(low, high + 1)]
         self.mix = keras.layers.Conv1D(
@@ -88,9 +89,9 @@ class SequenceNetwork(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_conv_layers = check_positive_int("num_conv_layers", num_conv_layers, minimum=0)
-        lstm_units = check_positive_int("lstm_units", lstm_units)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_conv_layers = positive_int("num_conv_layers", num_conv_layers, minimum=0)
+        lstm_units = positive_int("lstm_units", lstm_units)
         self.conv_layers = [MultiConv1D(conv_settings, name=f"multi_conv_{i}") for i in range(num_conv_layers)]
         lstm = keras.layers.LSTM(lstm_units, name="lstm")
         self.recurrent = keras.layers.Bidirectional(lstm, name="bidirectional") if bidirectional else lstm

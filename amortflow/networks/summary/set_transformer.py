@@ -19,7 +19,8 @@ from typing import Any
 
 import keras
 
-from amortflow.networks.summary._common import check_input_shape, check_positive_int
+from amortflow._checks import positive_int
+from amortflow.networks.summary._common import check_input_shape
 from amortflow.networks.summary.attention import (
     InducedSelfAttentionBlock,
     PoolingByMultiHeadAttention,
@@ -70,11 +71,11 @@ class SetTransformer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = input_dim = check_positive_int("input_dim", input_dim)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_attention_blocks = check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
-        num_seeds = check_positive_int("num_seeds", num_seeds)
-        num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
+        self.input_dim = input_dim = positive_int("input_dim", input_dim)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_attention_blocks = positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        num_seeds = positive_int("num_seeds", num_seeds)
+        num_dense_fc = positive_int("num_dense_fc", num_dense_fc, minimum=0)
         block_args = dict(
             input_dim=input_dim,
             attention_settings=attention_settings,
@@ -85,7 +86,7 @@ class SetTransformer(keras.layers.Layer):
         if num_inducing_points is None:
             self.attention_blocks = [SelfAttentionBlock(**block_args, name=f"sab_{i}") for i in range(num_attention_blocks)]
         else:
-            num_inducing_points = check_positive_int("num_inducing_points", num_inducing_points)
+            num_inducing_points = positive_int("num_inducing_points", num_inducing_points)
             self.attention_blocks = [
                 InducedSelfAttentionBlock(num_inducing_points=num_inducing_points, **block_args, name=f"isab_{i}")
                 for i in range(num_attention_blocks)

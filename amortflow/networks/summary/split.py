@@ -26,8 +26,8 @@ import logging
 
 import keras
 
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError
-from amortflow.networks.summary._common import check_positive_int
 
 logger = logging.getLogger("amortflow")
 
@@ -115,7 +115,7 @@ class SplitNetwork(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_splits = check_positive_int("num_splits", num_splits)
+        self.num_splits = positive_int("num_splits", num_splits)
         self.split_data_configurator = _resolve_function(split_data_configurator)
         self.network_type = _resolve_network_type(network_type)
         self.network_kwargs = dict(network_kwargs or {})

@@ -21,7 +21,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from amortflow.networks.summary._common import check_choice, check_input_shape, check_positive_int
+from amortflow._checks import check_choice, positive_int
+from amortflow.networks.summary._common import check_input_shape
 from amortflow.networks.summary.attention import SelfAttentionBlock
 
 _TEMPLATES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -41,7 +42,7 @@ class TimeEncoding(keras.layers.Layer):
 
     def __init__(self, dim: int = 8, trainable_frequencies: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.dim = dim = check_positive_int("time_encoding_dim", dim)
+        self.dim = dim = positive_int("time_encoding_dim", dim)
         self.trainable_frequencies = bool(trainable_frequencies)
         j = np.arange(dim)
         omega = 10000.0 ** (-2.0 * (j // 2) / dim)
@@ -118,14 +119,14 @@ class TimeSeriesTransformer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = input_dim = check_positive_int("input_dim", input_dim)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_attention_blocks = check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        self.input_dim = input_dim = positive_int("input_dim", input_dim)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_attention_blocks = positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
         check_choice("template_type", template_type, tuple(_TEMPLATES))
         check_choice("time_encoding", time_encoding, ("sinusoidal", "learned", None))
-        template_dim = check_positive_int("template_dim", template_dim)
-        time_encoding_dim = check_positive_int("time_encoding_dim", time_encoding_dim)
-        num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
+        template_dim = positive_int("template_dim", template_dim)
+        time_encoding_dim = positive_int("time_encoding_dim", time_encoding_dim)
+        num_dense_fc = positive_int("num_dense_fc", num_dense_fc, minimum=0)
         self.time_encoding = None
         width = input_dim
         if time_encoding is not None:
