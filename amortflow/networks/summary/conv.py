@@ -20,6 +20,7 @@ import keras
 
 from amortflow._checks import check_choice, positive_int
 from amortflow.exceptions import ShapeError
+from amortflow.networks.summary.base import SummaryNetwork
 from amortflow.networks.summary.hierarchical import _config_without_build
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -68,7 +69,7 @@ class ResidualConvBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class ConvSummary(keras.layers.Layer):
+class ConvSummary(SummaryNetwork):
     """Summary network for fields ``(B, *grid, C) -> (B, summary_dim)``, or ``(B, T, *grid, C)`` with ``time_network``.
 
     Parameters
@@ -135,8 +136,10 @@ class ConvSummary(keras.layers.Layer):
                              f"(input shape {shape}).")  # fmt: skip
         return shape
 
-    def build(self, input_shape):
-        shape = self._check_shape(input_shape)
+    def _check_input(self, input_shape) -> tuple:
+        return self._check_shape(input_shape)
+
+    def _build_layers(self, shape):
         frame = shape[-1 - self.spatial_dims :]
         current = (None, *frame)
         for block, pool in zip(self.blocks, self.pools):
@@ -145,7 +148,6 @@ class ConvSummary(keras.layers.Layer):
         self.output_layer.build((None, current[-1]))
         if self.time_network is not None:
             self.time_network.build((None, shape[1], self.summary_dim))
-        self.built = True
 
     def _summarize_frames(self, x, training):
         for block, pool in zip(self.blocks, self.pools):
@@ -167,9 +169,7 @@ class ConvSummary(keras.layers.Layer):
             return (input_shape[0], self.summary_dim)
         return self.time_network.compute_output_shape((input_shape[0], input_shape[1], self.summary_dim))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(summary_dim=self.summary_dim, spatial_dims=self.spatial_dims, num_stages=self.num_stages,
-                      filters=self.filters, kernel_size=self.kernel_size, activation=self.activation,
-                      time_network=None if self.time_network is None else _config_without_build(self.time_network))  # fmt: skip
-        return config
+    def _constructor_config(self) -> dict:
+        return dict(summary_dim=self.summary_dim, spatial_dims=self.spatial_dims, num_stages=self.num_stages,
+                    filters=self.filters, kernel_size=self.kernel_size, activation=self.activation,
+                    time_network=None if self.time_network is None else _config_without_build(self.time_network))  # fmt: skip

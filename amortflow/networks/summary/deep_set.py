@@ -22,6 +22,7 @@ import keras
 from amortflow._checks import check_choice, positive_int
 from amortflow.defaults import DEFAULT_DEEP_SET_DENSE, DEFAULT_DEEP_SET_NUM_EQUIV, merge_settings
 from amortflow.networks.summary._common import check_input_shape, dense_stack
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 
 #: Pooling functions over the set axis (axis -2 of ``(B, N, d)``).
 POOLING_FUNCTIONS = {"mean": keras.ops.mean, "max": keras.ops.max, "sum": keras.ops.sum}
@@ -161,7 +162,7 @@ class EquivariantModule(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class DeepSet(keras.layers.Layer):
+class DeepSet(SummaryNetwork):
     """Permutation-invariant summary network ``(B, N, d) -> (B, summary_dim)``.
 
     Parameters
@@ -218,7 +219,7 @@ class DeepSet(keras.layers.Layer):
         ]
         self.invariant_module = InvariantModule(*module_args, *dense_args, pooling_fun, name="invariant")
         self.output_layer = keras.layers.Dense(self.summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             summary_dim=self.summary_dim,
             num_dense_s1=num_dense_s1,
             num_dense_s2=num_dense_s2,
@@ -230,15 +231,9 @@ class DeepSet(keras.layers.Layer):
             pooling_fun=pooling_fun,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3)
-        shape = tuple(input_shape)
-        for module in self.equivariant_modules:
-            module.build(shape)
-            shape = module.compute_output_shape(shape)
-        self.invariant_module.build(shape)
-        self.output_layer.build(self.invariant_module.compute_output_shape(shape))
-        self.built = True
+    def _build_layers(self, shape):
+        shape = build_in_sequence(self.equivariant_modules, shape)
+        build_in_sequence([self.invariant_module, self.output_layer], shape)
 
     def equivariant(self, x, training=False):
         """Return the output of the equivariant modules, ``(B, N, units_s3)`` (``x`` if ``num_equiv=0``)."""
@@ -250,11 +245,3 @@ class DeepSet(keras.layers.Layer):
         """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
         invariant = self.invariant_module(self.equivariant(x, training=training), training=training)
         return self.output_layer(invariant)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

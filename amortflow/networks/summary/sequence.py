@@ -16,7 +16,7 @@ import keras
 
 from amortflow._checks import positive_int
 from amortflow.defaults import DEFAULT_MULTI_CONV, merge_settings
-from amortflow.networks.summary._common import check_input_shape
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
@@ -62,7 +62,7 @@ class MultiConv1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class SequenceNetwork(keras.layers.Layer):
+class SequenceNetwork(SummaryNetwork):
     """Summary network for time series ``(B, T, d) -> (B, summary_dim)``.
 
     Parameters
@@ -96,7 +96,7 @@ class SequenceNetwork(keras.layers.Layer):
         lstm = keras.layers.LSTM(lstm_units, name="lstm")
         self.recurrent = keras.layers.Bidirectional(lstm, name="bidirectional") if bidirectional else lstm
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             summary_dim=summary_dim,
             num_conv_layers=num_conv_layers,
             lstm_units=lstm_units,
@@ -104,26 +104,11 @@ class SequenceNetwork(keras.layers.Layer):
             conv_settings=conv_settings,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3)
-        shape = tuple(input_shape)
-        for layer in self.conv_layers:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.recurrent.build(shape)
-        self.output_layer.build(self.recurrent.compute_output_shape(shape))
-        self.built = True
+    def _build_layers(self, shape):
+        build_in_sequence([*self.conv_layers, self.recurrent, self.output_layer], shape)
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each series, shape ``(B, summary_dim)``."""
         for layer in self.conv_layers:
             x = layer(x, training=training)
         return self.output_layer(self.recurrent(x, training=training))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 
 from amortflow._checks import positive_int
-from amortflow.networks.summary._common import check_input_shape
+from amortflow.networks.summary.base import SummaryNetwork
 from amortflow.networks.summary.attention import (
     InducedSelfAttentionBlock,
     PoolingByMultiHeadAttention,
@@ -29,7 +29,7 @@ from amortflow.networks.summary.attention import (
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class SetTransformer(keras.layers.Layer):
+class SetTransformer(SummaryNetwork):
     """Permutation-invariant summary network ``(B, N, input_dim) -> (B, summary_dim)``.
 
     Parameters
@@ -94,7 +94,7 @@ class SetTransformer(keras.layers.Layer):
         pooling_args = {k: v for k, v in block_args.items() if k != "input_dim"}
         self.pooling = PoolingByMultiHeadAttention(summary_dim, num_seeds, **pooling_args, name="pma")
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             block_args,
             summary_dim=summary_dim,
             num_attention_blocks=num_attention_blocks,
@@ -102,13 +102,11 @@ class SetTransformer(keras.layers.Layer):
             num_seeds=num_seeds,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3, last_dim=self.input_dim)
+    def _build_layers(self, shape):
         for block in self.attention_blocks:
-            block.build(tuple(input_shape))
-        self.pooling.build(tuple(input_shape))
-        self.output_layer.build((input_shape[0], self.pooling.num_points * self.summary_dim))
-        self.built = True
+            block.build(shape)
+        self.pooling.build(shape)
+        self.output_layer.build((shape[0], self.pooling.num_points * self.summary_dim))
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
@@ -117,11 +115,3 @@ class SetTransformer(keras.layers.Layer):
         pooled = self.pooling(x, training=training)  # (B, num_seeds, summary_dim)
         flat = keras.ops.reshape(pooled, (-1, self.pooling.num_points * self.summary_dim))
         return self.output_layer(flat)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from amortflow._checks import check_choice, positive_int
-from amortflow.networks.summary._common import check_input_shape
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 from amortflow.networks.summary.attention import SelfAttentionBlock
 
 _TEMPLATES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -72,7 +72,7 @@ class TimeEncoding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class TimeSeriesTransformer(keras.layers.Layer):
+class TimeSeriesTransformer(SummaryNetwork):
     """Summary network for time series ``(B, T, input_dim) -> (B, summary_dim)``.
 
     Parameters
@@ -139,7 +139,7 @@ class TimeSeriesTransformer(keras.layers.Layer):
         template = _TEMPLATES[template_type](template_dim, name=template_type)
         self.template = keras.layers.Bidirectional(template, name="bidirectional") if bidirectional else template
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             input_dim=input_dim,
             summary_dim=summary_dim,
             attention_settings=attention_settings,
@@ -154,16 +154,12 @@ class TimeSeriesTransformer(keras.layers.Layer):
             num_dense_fc=num_dense_fc,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3, last_dim=self.input_dim)
-        shape = tuple(input_shape)
+    def _build_layers(self, shape):
         if self.time_encoding is not None:
             shape = self.time_encoding.compute_output_shape(shape)
         for block in self.attention_blocks:
             block.build(shape)
-        self.template.build(shape)
-        self.output_layer.build(self.template.compute_output_shape(shape))
-        self.built = True
+        build_in_sequence([self.template, self.output_layer], shape)
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each series, shape ``(B, summary_dim)``."""
@@ -172,11 +168,3 @@ class TimeSeriesTransformer(keras.layers.Layer):
         for block in self.attention_blocks:
             x = block(x, training=training)
         return self.output_layer(self.template(x, training=training))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config
