@@ -31,7 +31,7 @@ from amortflow.amortizers.base import (
     maybe_serialize,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.amortizers.posterior import normalize_latent_dist
 from amortflow.amortizers.sampling import sample_chunked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape

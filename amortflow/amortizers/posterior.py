@@ -35,7 +35,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
     to_numpy,
 )
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.amortizers.losses import maximum_mean_discrepancy
 from amortflow.amortizers.sampling import report_acceptance, sample_chunked
 from amortflow.distributions import StandardNormal, resolve_latent_dist

@@ -41,7 +41,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 
 _LOSSES = ("nre_a", "nre_b", "nre_c")
