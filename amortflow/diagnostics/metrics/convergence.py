@@ -113,14 +113,14 @@ def effective_sample_size(chains: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     chains : np.ndarray
-        Draws of shape ``(n_iterations, n_chains, D)`` with ``n_iterations >= 4``.
+        Draws of shape ``(n_iterations, n_chains, D)`` with ``n_iterations >= 2``.
 
     Returns
     -------
     np.ndarray
         Shape ``(D,)``; NaN for a parameter whose draws are all equal.
     """
-    chains = _check_chains(chains, "effective_sample_size", 4)
+    chains = _check_chains(chains, "effective_sample_size", 2)
     n = chains.shape[0]
     acov = _autocovariance(chains)
     means = chains.mean(axis=0)
