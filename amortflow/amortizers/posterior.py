@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from amortflow._checks import positive_int
+from amortflow._checks import check_choice, positive_int
 from amortflow.amortizers.base import (
     MAX_DATASETS_PER_CHUNK,
     Amortizer,
@@ -103,8 +103,7 @@ class AmortizedPosterior(Amortizer):
         if summary_loss_fun is not None and self.summary_net is None:
             raise ArgumentError("summary_loss_fun needs a summary_net whose outputs it acts on; summary_net is None.")
         self.summary_loss_fun = summary_loss_fun
-        if bounded_sampling not in _BOUNDED_SAMPLING:
-            raise ArgumentError(f"bounded_sampling must be one of {_BOUNDED_SAMPLING}, received {bounded_sampling!r}.")
+        check_choice("bounded_sampling", bounded_sampling, _BOUNDED_SAMPLING)
         self.bounded_sampling = bounded_sampling
         self._lower = self._upper = None
         if prior_bounds is not None:

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from amortflow._checks import positive_int
+from amortflow._checks import check_choice, positive_int
 from amortflow.amortizers.base import (
     Amortizer,
     as_matrix,
@@ -91,8 +91,7 @@ class AmortizedRatio(Amortizer):
             classifier_net = RatioClassifier()
         self.classifier_net = maybe_deserialize(classifier_net)
         self.summary_net = maybe_deserialize(summary_net)
-        if loss not in _LOSSES:
-            raise ArgumentError(f"loss must be one of {_LOSSES}, received {loss!r}.")
+        check_choice("loss", loss, _LOSSES)
         self.num_contrastive = positive_int("num_contrastive", num_contrastive)
         if loss == "nre_b" and self.num_contrastive < 2:
             raise ArgumentError(f"loss='nre_b' needs num_contrastive >= 2, received {num_contrastive!r}.")

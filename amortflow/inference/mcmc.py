@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from amortflow._checks import positive_int
+from amortflow._checks import check_choice, positive_int
 from amortflow.diagnostics.metrics.convergence import effective_sample_size, split_rhat
 from amortflow.exceptions import ArgumentError, SamplingError
 from amortflow.inference.targets import make_log_likelihood_fn, resolve_prior
@@ -150,10 +150,8 @@ def sample_posterior_mcmc(
     -------
     MCMCResult
     """
-    if kernel not in KERNELS:
-        raise ArgumentError(f"kernel must be one of {KERNELS}, received {kernel!r}.")
-    if init not in INITS:
-        raise ArgumentError(f"init must be one of {INITS}, received {init!r}.")
+    check_choice("kernel", kernel, KERNELS)
+    check_choice("init", init, INITS)
     num_chains = positive_int("num_chains", num_chains)
     num_results = positive_int("num_results", num_results)
     if num_results < 2:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from amortflow._checks import positive_int
+from amortflow._checks import check_choice, positive_int
 from amortflow.exceptions import ArgumentError, SamplingError, ShapeError, describe_shape
 from amortflow.inference.atomic_loss import DEFAULT_NUM_ATOMS
 from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
@@ -124,8 +124,7 @@ class SequentialInference:
         seed: int | None = None,
         trainer_kwargs: Mapping | None = None,
     ):
-        if method not in METHODS:
-            raise ArgumentError(f"method must be one of {METHODS}, received {method!r}.")
+        check_choice("method", method, METHODS)
         who = f"SequentialInference(method={method!r})"
         self.generative_model = generative_model
         self.prior = prior_distribution(generative_model, who)
