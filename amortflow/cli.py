@@ -11,6 +11,9 @@ import argparse
 import logging
 import sys
 
+from amortflow._checks import positive_int
+from amortflow.exceptions import ArgumentError
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit code 2."""
@@ -20,13 +23,11 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
+    """argparse ``type=``: :func:`amortflow._checks.positive_int` of the text, as an argparse error."""
     try:
-        value = int(text)
-    except ValueError:
+        return positive_int("the value", int(text))
+    except (ValueError, ArgumentError):  # ArgumentError is a ValueError; int() raises one for "abc"
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import numeric_array, positive_int
 from amortflow.exceptions import ArgumentError, ConfigurationError
 
 BATCHABLE_KEYS = ("prior_batchable_context", "sim_batchable_context")
@@ -56,16 +57,8 @@ def _check_raw(raw: Any, who: str) -> Mapping:
 
 def _float32(value: Any, key: str, who: str) -> np.ndarray:
     """``value`` as a float32 array, or a :class:`ConfigurationError` for non-numeric content."""
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{who}: '{key}' is not a rectangular numeric array ({exc}).") from exc
-    if array.dtype.kind not in "biuf":
-        raise ConfigurationError(
-            f"{who}: '{key}' must be numeric to become a network input; received dtype {array.dtype} "
-            f"with shape {array.shape}."
-        )
-    return array.astype(np.float32)
+    return numeric_array(value, f"{who}: '{key}'", dtype=np.float32,
+                         error=ConfigurationError, expected="numbers (a float array)")
 
 
 def _batch_array(raw: Mapping, key: str, batch_size: int | None, who: str, min_ndim: int = 1) -> np.ndarray:
@@ -224,9 +217,7 @@ class DefaultModelComparisonConfigurator:
     name = "DefaultModelComparisonConfigurator"
 
     def __init__(self, num_models: int, *, non_batchable_transform: str | Callable | None = None):
-        if isinstance(num_models, bool) or not isinstance(num_models, (int, np.integer)) or num_models < 2:
-            raise ArgumentError(f"{self.name}(num_models=...) must be an int >= 2, received {num_models!r}.")
-        self.num_models = int(num_models)
+        self.num_models = positive_int(f"{self.name}(num_models=...)", num_models, minimum=2)
         self.non_batchable_transform = non_batchable_transform
         self._posterior = DefaultPosteriorConfigurator(non_batchable_transform=non_batchable_transform)
 

@@ -118,6 +118,19 @@ DEFAULT_SAMPLING_MAX_ROWS = 200_000
 DEFAULT_REJECTION_MIN_ACCEPTANCE = 1e-3
 DEFAULT_REJECTION_WARN_ACCEPTANCE = 0.05
 
+# --- maximum mean discrepancy ------------------------------------------------------------
+# Named sets of kernel length scales ``sigma`` mixed by an MMD (see amortflow.diagnostics.metrics.mmd).
+# "summary_loss": the posterior's MMD term that pulls summary outputs towards N(0, I) (scales
+# around 1, where standard-normal summaries live; also keeps the loss's gradients moderate).
+# "two_sample_test": the misspecification test and diagnostics, spanning four orders of
+# magnitude so that the test has power whether samples differ on small or large scales.
+MMD_BANDWIDTH_SETS = freeze(
+    {
+        "summary_loss": (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+        "two_sample_test": (1e-2, 1e-1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 1e2),
+    }
+)
+
 # --- trainer: speed, streaming, resilience ----------------------------------------------
 # Training steps per compiled call: the host reads the losses back (and the progress bar
 # updates) once per call, so per-step Python and dispatch overhead is paid 1/K times.

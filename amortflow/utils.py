@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amortflow._checks import resolve_rng
 from amortflow.exceptions import ModelFileError
 
 logger = logging.getLogger("amortflow")
@@ -36,11 +37,9 @@ def set_seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """Turn ``None``, an int seed or a Generator into a ``numpy.random.Generator``."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
+#: ``rng`` -> ``numpy.random.Generator``; ``None`` derives one from NumPy's global state, so that
+#: :func:`set_seed` makes it repeatable (the same function as ``amortflow._checks.resolve_rng``).
+as_generator = resolve_rng
 
 
 #: Members every ``.keras`` archive written by ``model.save`` holds.

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from amortflow._checks import positive_int, take_rows
 from amortflow.amortizers.standardization import adapt_standardizers, make_standardizers
 from amortflow.defaults import DEFAULT_SAMPLING_MAX_ROWS
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
@@ -31,13 +32,6 @@ MAX_DATASETS_PER_CHUNK = 1024
 
 #: Show a progress bar automatically from this many network calls on.
 AUTO_PROGRESS_MIN_CHUNKS = 10
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as an int >= 1 or raise an :class:`ArgumentError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name} must be a positive integer, received {value!r}.")
-    return int(value)
 
 
 def check_input_dict(owner: str, input_dict: Any, required: tuple[str, ...] = ()) -> Mapping:
@@ -96,7 +90,7 @@ def count_datasets(input_dict: Mapping, keys: tuple[str, ...] = CONDITION_KEYS) 
 
 def slice_inputs(input_dict: Mapping, start: int, stop: int, keys: tuple[str, ...] = CONDITION_KEYS) -> dict:
     """The data sets ``start:stop`` of the ``keys`` of ``input_dict`` (None stays None)."""
-    return {key: None if input_dict.get(key) is None else input_dict[key][start:stop] for key in keys}
+    return {key: take_rows(input_dict.get(key), slice(start, stop)) for key in keys}
 
 
 def plan_chunks(n_datasets: int, n_samples: int, batch_size: int | None, max_rows: int) -> tuple[int, int]:
@@ -107,13 +101,13 @@ def plan_chunks(n_datasets: int, n_samples: int, batch_size: int | None, max_row
     draws = min(n_samples, max_rows)
     datasets = max(1, min(max_rows // draws, MAX_DATASETS_PER_CHUNK))
     if batch_size is not None:
-        datasets = min(datasets, check_positive_int("batch_size", batch_size))
+        datasets = min(datasets, positive_int("batch_size", batch_size))
     return min(datasets, n_datasets), draws
 
 
 def datasets_per_call(batch_size: int | None, default: int = MAX_DATASETS_PER_CHUNK) -> int:
     """Data sets per network call of a density query: ``batch_size`` or ``default``."""
-    return default if batch_size is None else check_positive_int("batch_size", batch_size)
+    return default if batch_size is None else positive_int("batch_size", batch_size)
 
 
 def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:

@@ -18,12 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.amortizers.base import (
     Amortizer,
     as_float,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     datasets_per_call,
     dummy_inputs,
@@ -31,7 +31,7 @@ from amortflow.amortizers.base import (
     maybe_serialize,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.amortizers.posterior import normalize_latent_dist
 from amortflow.amortizers.sampling import sample_chunked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
@@ -177,7 +177,7 @@ class AmortizedLikelihood(Amortizer):
             raise ConfigurationError("AmortizedLikelihood.sample needs conditions (B, D); received None.")
         cond = np.asarray(conditions, dtype=np.float32)
         cond = cond[:, None] if cond.ndim == 1 else cond
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = positive_int("n_samples", n_samples)
         self._remember_inputs({"conditions": cond})
         draws, _ = sample_chunked(
             lambda c, n, s: self._unstandardized(

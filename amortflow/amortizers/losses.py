@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-#: Bandwidths ``s`` of the kernel ``k(a, b) = mean_s exp(-||a - b||^2 / (2 s^2))``; a range of
-#: scales keeps the MMD sensitive to differences in location, scale and tails alike.
-DEFAULT_MMD_BANDWIDTHS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+from amortflow.defaults import MMD_BANDWIDTH_SETS
+from amortflow.diagnostics.metrics.mmd import Bandwidths, resolve_bandwidths
+
+#: Bandwidths ``s`` of the loss's kernel ``k(a, b) = mean_s exp(-||a - b||^2 / (2 s^2))``: the
+#: ``"summary_loss"`` set; a range of scales keeps the MMD sensitive to differences in location,
+#: scale and tails alike.
+DEFAULT_MMD_BANDWIDTHS = MMD_BANDWIDTH_SETS["summary_loss"]
 
 
 def _kernel(a, b, bandwidths) -> tf.Tensor:
@@ -29,12 +33,17 @@ def _kernel(a, b, bandwidths) -> tf.Tensor:
     return tf.reduce_mean(tf.exp(-sq_dist[..., None] * scales), axis=-1)
 
 
-def maximum_mean_discrepancy(x, y, bandwidths=DEFAULT_MMD_BANDWIDTHS) -> tf.Tensor:
+def maximum_mean_discrepancy(x, y, bandwidths: Bandwidths = "summary_loss") -> tf.Tensor:
     """Biased (V-statistic) estimate of ``MMD^2(P, Q)`` from ``x ~ P`` (n, k) and ``y ~ Q`` (m, k).
 
     ``MMD^2 = mean k(x, x') + mean k(y, y') - 2 mean k(x, y)``, which is >= 0 and 0 iff ``P = Q``
-    (for a characteristic kernel) in the limit of many draws.
+    (for a characteristic kernel) in the limit of many draws. The differentiable (TensorFlow)
+    twin of :func:`amortflow.diagnostics.maximum_mean_discrepancy` with its Gaussian kernel: the
+    two agree for the same ``bandwidths`` (a name of
+    :data:`amortflow.defaults.MMD_BANDWIDTH_SETS` or the scales); only their defaults differ
+    (``"summary_loss"`` here, ``"two_sample_test"`` there).
     """
+    bandwidths = resolve_bandwidths(bandwidths)
     x = tf.convert_to_tensor(x)
     y = tf.cast(tf.convert_to_tensor(y), x.dtype)
     value = (

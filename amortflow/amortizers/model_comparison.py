@@ -31,7 +31,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.amortizers.losses import evidential_loss
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 

@@ -20,12 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.amortizers.base import (
     MAX_DATASETS_PER_CHUNK,
     Amortizer,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     count_datasets,
     datasets_per_call,
@@ -35,7 +35,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
     to_numpy,
 )
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.amortizers.losses import maximum_mean_discrepancy
 from amortflow.amortizers.sampling import report_acceptance, sample_chunked
 from amortflow.distributions import StandardNormal, resolve_latent_dist
@@ -103,8 +103,7 @@ class AmortizedPosterior(Amortizer):
         if summary_loss_fun is not None and self.summary_net is None:
             raise ArgumentError("summary_loss_fun needs a summary_net whose outputs it acts on; summary_net is None.")
         self.summary_loss_fun = summary_loss_fun
-        if bounded_sampling not in _BOUNDED_SAMPLING:
-            raise ArgumentError(f"bounded_sampling must be one of {_BOUNDED_SAMPLING}, received {bounded_sampling!r}.")
+        check_choice("bounded_sampling", bounded_sampling, _BOUNDED_SAMPLING)
         self.bounded_sampling = bounded_sampling
         self._lower = self._upper = None
         if prior_bounds is not None:
@@ -292,7 +291,7 @@ class AmortizedPosterior(Amortizer):
             ``(n_datasets, n_samples, D)`` float32 draws, inside ``prior_bounds`` if set.
         """
         check_input_dict("AmortizedPosterior.sample", input_dict)
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = positive_int("n_samples", n_samples)
         self._remember_inputs({k: input_dict.get(k) for k in ("summary_conditions", "direct_conditions")})
         n_datasets = count_datasets(input_dict)
         draws, stats = sample_chunked(

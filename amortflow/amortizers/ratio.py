@@ -27,11 +27,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.amortizers.base import (
     Amortizer,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     count_datasets,
     datasets_per_call,
@@ -41,7 +41,7 @@ from amortflow.amortizers.base import (
     slice_inputs,
 )
 from amortflow.amortizers.base import to_numpy as as_numpy
-from amortflow.amortizers.input_checks import checked
+from amortflow.amortizers.entry_points import checked
 from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
 
 _LOSSES = ("nre_a", "nre_b", "nre_c")
@@ -91,9 +91,8 @@ class AmortizedRatio(Amortizer):
             classifier_net = RatioClassifier()
         self.classifier_net = maybe_deserialize(classifier_net)
         self.summary_net = maybe_deserialize(summary_net)
-        if loss not in _LOSSES:
-            raise ArgumentError(f"loss must be one of {_LOSSES}, received {loss!r}.")
-        self.num_contrastive = check_positive_int("num_contrastive", num_contrastive)
+        check_choice("loss", loss, _LOSSES)
+        self.num_contrastive = positive_int("num_contrastive", num_contrastive)
         if loss == "nre_b" and self.num_contrastive < 2:
             raise ArgumentError(f"loss='nre_b' needs num_contrastive >= 2, received {num_contrastive!r}.")
         if not (isinstance(gamma, (int, float)) and gamma > 0 and math.isfinite(gamma)):

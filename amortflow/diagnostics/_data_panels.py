@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
+from amortflow._checks import check_choice
 from amortflow.diagnostics._inputs import to_numpy
 from amortflow.diagnostics._plot_utils import (
     MAIN_COLOR,
@@ -20,7 +21,7 @@ from amortflow.diagnostics._plot_utils import (
     param_labels,
     style_axis,
 )
-from amortflow.exceptions import ArgumentError, ShapeError
+from amortflow.exceptions import ShapeError
 
 logger = logging.getLogger("amortflow")
 
@@ -46,8 +47,7 @@ def _as_channels(data: np.ndarray, kind: str, name: str) -> np.ndarray:
 
 def resolve_kind(kind: str, sims: np.ndarray, summary_fun: Callable | None) -> str:
     """``"summaries"`` when a summary function is given; ``"auto"`` is "series" for (B, T) data, else "marginals"."""
-    if kind not in KINDS:
-        raise ArgumentError(f"kind must be one of {KINDS}; received {kind!r}.")
+    check_choice("kind", kind, KINDS)
     if summary_fun is not None:
         return "summaries"
     if kind == "auto":

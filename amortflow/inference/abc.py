@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amortflow.amortizers.base import check_positive_int
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 from amortflow.inference.proposal_simulation import check_observation
 
@@ -148,12 +148,12 @@ def rejection_abc(
     -------
     ABCResult
     """
-    num_simulations = check_positive_int("num_simulations", num_simulations)
+    num_simulations = positive_int("num_simulations", num_simulations)
     quantile = check_quantile(quantile)
     x_obs = check_observation(x_obs, generative_model)
     summary_fn = make_summary_fn(summary)
     theta, summaries = simulate_summaries(generative_model, num_simulations, summary_fn, np.random.default_rng(seed),
-                                          check_positive_int("batch_size", batch_size))  # fmt: skip
+                                          positive_int("batch_size", batch_size))  # fmt: skip
     observed = summary_fn(x_obs[None])[0]
     distances = make_distance_fn(distance, mad_scale(summaries))(summaries, observed)
     n_accept = max(1, math.ceil(quantile * num_simulations))

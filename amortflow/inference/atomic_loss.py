@@ -25,7 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from amortflow.amortizers.base import check_input_dict, check_positive_int
+from amortflow._checks import positive_int
+from amortflow.amortizers.base import check_input_dict
 from amortflow.exceptions import ArgumentError
 
 #: Atoms per training pair (the pair's own parameters and 9 contrasting ones), as in sbi and the paper.
@@ -69,7 +70,7 @@ class AtomicPosterior(keras.Model):
 
     def __init__(self, posterior, prior_log_prob, num_atoms: int = DEFAULT_NUM_ATOMS, **kwargs):
         super().__init__(**kwargs)
-        num_atoms = check_positive_int("num_atoms", num_atoms)
+        num_atoms = positive_int("num_atoms", num_atoms)
         if num_atoms < 2:
             raise ArgumentError(
                 f"num_atoms must be >= 2 (the pair's own parameters and a contrasting one), received {num_atoms}."

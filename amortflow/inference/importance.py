@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from amortflow.amortizers.base import check_positive_int, chunk_ranges
+from amortflow._checks import positive_int
+from amortflow.amortizers.base import chunk_ranges
 from amortflow.defaults import DEFAULT_SAMPLING_MAX_ROWS
 from amortflow.exceptions import SamplingError
 from amortflow.inference.targets import make_log_likelihood_fn, resolve_prior
@@ -77,8 +78,8 @@ def importance_sample(
     nonfinite : {"raise", "drop"}, default "raise"
         As in :func:`amortflow.inference.sample_posterior_mcmc`.
     """
-    num_proposals = check_positive_int("num_proposals", num_proposals)
-    num_samples = check_positive_int("num_samples", num_samples)
+    num_proposals = positive_int("num_proposals", num_proposals)
+    num_samples = positive_int("num_samples", num_samples)
     distribution = resolve_prior(prior)
     log_likelihood, _ = make_log_likelihood_fn(target, x_obs, nonfinite=nonfinite)
     rng = np.random.default_rng(seed)

@@ -18,7 +18,8 @@ burn-in, ``"slice"`` (Neal 2003) and ``"rwm"`` (random-walk Metropolis); for the
 of the burn-in is a pilot run whose spread within chains sets the proposal scale (``2.38 /
 sqrt(D)`` times the per-axis posterior sd, Gelman et al. 1996; within chains, so that chains in
 different modes do not make it the distance between the modes).
-Convergence: split R-hat and effective sample size (Vehtari et al. 2021); the reported ESS is
+Convergence: rank-normalized split R-hat and effective sample size (Vehtari et al. 2021, from
+:mod:`amortflow.diagnostics.metrics.convergence`); the reported ESS is
 the smaller of the ESS for means and for variances, because HMC's fixed trajectory length can
 resonate with the posterior's scale and mix variances poorly (NUTS, the default, avoids that).
 """
@@ -35,7 +36,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from amortflow.amortizers.base import check_positive_int
+from amortflow._checks import check_choice, positive_int
+from amortflow.diagnostics.metrics.convergence import effective_sample_size, split_rhat
 from amortflow.exceptions import ArgumentError, SamplingError
 from amortflow.inference.targets import make_log_likelihood_fn, resolve_prior
 
@@ -45,7 +47,7 @@ KERNELS = ("nuts", "hmc", "slice", "rwm")
 INITS = ("resample", "prior")
 _INIT_BLOCK = 1000
 
-#: Warn when any parameter's split R-hat exceeds this (Vehtari et al. 2021 recommend 1.01-1.05).
+#: Warn when any parameter's rank-normalized split R-hat exceeds this (Vehtari et al. 2021 recommend 1.01-1.05).
 DEFAULT_RHAT_THRESHOLD = 1.05
 
 
@@ -60,7 +62,8 @@ class MCMCResult:
     chains : numpy.ndarray
         ``(num_results, num_chains, D)`` draws per chain.
     r_hat : numpy.ndarray
-        ``(D,)`` split potential scale reduction (1 at convergence).
+        ``(D,)`` rank-normalized split R-hat, ``max(bulk, tail)`` (Vehtari et al. 2021; 1 at
+        convergence, NaN with fewer than 4 results).
     ess : numpy.ndarray
         ``(D,)`` effective sample size of the pooled draws (the smaller of the ESS for the mean
         and for the variance, so it bounds the Monte Carlo error of both).
@@ -147,18 +150,16 @@ def sample_posterior_mcmc(
     -------
     MCMCResult
     """
-    if kernel not in KERNELS:
-        raise ArgumentError(f"kernel must be one of {KERNELS}, received {kernel!r}.")
-    if init not in INITS:
-        raise ArgumentError(f"init must be one of {INITS}, received {init!r}.")
-    num_chains = check_positive_int("num_chains", num_chains)
-    num_results = check_positive_int("num_results", num_results)
+    check_choice("kernel", kernel, KERNELS)
+    check_choice("init", init, INITS)
+    num_chains = positive_int("num_chains", num_chains)
+    num_results = positive_int("num_results", num_results)
     if num_results < 2:
         raise ArgumentError(f"num_results must be >= 2 (R-hat and ESS compare draws), received {num_results!r}.")
     num_burnin = int(num_burnin)
     if num_burnin < 0:
         raise ArgumentError(f"num_burnin must be >= 0, received {num_burnin!r}.")
-    thinning = check_positive_int("thinning", thinning)
+    thinning = positive_int("thinning", thinning)
     distribution = resolve_prior(prior)
     log_likelihood, _ = make_log_likelihood_fn(target, x_obs, cell_points=cell_points, nonfinite=nonfinite)
     bijector = distribution.experimental_default_event_space_bijector()
@@ -171,7 +172,7 @@ def sample_posterior_mcmc(
 
     seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(3, 2)).astype("int32")
     if init == "resample":
-        candidates = check_positive_int("num_init_candidates", num_init_candidates)
+        candidates = positive_int("num_init_candidates", num_init_candidates)
         init = _resampled_prior_draws(distribution, log_likelihood, num_chains, candidates, seeds[0])
     else:
         init = distribution.sample(num_chains, seed=tf.constant(seeds[0]))
@@ -307,33 +308,14 @@ def _find(results, name: str, default):
     return found
 
 
-class _DropComplexCastWarning(logging.Filter):
-    """Drops TensorFlow's "casting an input of type complex64 to ... float32" warning.
-
-    TFP's effective sample size computes autocorrelations by FFT and keeps the real part of the
-    result with a cast; the imaginary part is round-off, yet TensorFlow logs a warning per call.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "casting an input of type complex" not in record.getMessage()
-
-
 @contextlib.contextmanager
 def _quiet_tfp_diagnostics():
-    """Silence two TFP messages that do not apply here, for the duration of the block.
-
-    Besides the complex cast above: TFP warns on first use of ``tfp.mcmc`` that TensorFloat-32
-    is enabled "for NVIDIA Ampere+ GPUs", which only matters where such a GPU computes.
-    """
-    tf_logger, drop = logging.getLogger("tensorflow"), _DropComplexCastWarning()
-    tf_logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            if not tf.config.list_physical_devices("GPU"):
-                warnings.filterwarnings("ignore", message="TensorFloat-32", category=UserWarning)
-            yield
-    finally:
-        tf_logger.removeFilter(drop)
+    """Silence TFP's first-use warning that TensorFloat-32 is enabled "for NVIDIA Ampere+ GPUs",
+    which only matters where such a GPU computes, for the duration of the block."""
+    with warnings.catch_warnings():
+        if not tf.config.list_physical_devices("GPU"):
+            warnings.filterwarnings("ignore", message="TensorFloat-32", category=UserWarning)
+        yield
 
 
 #: A chain "mixes on its own" when its two halves agree (split R-hat of the one chain below this)
@@ -345,22 +327,17 @@ _MIN_CHAIN_ESS = 20.0
 def _chains_mix_alone(states: np.ndarray) -> bool:
     """True when at least 90 % of the chains of ``states (n, C, D)`` look converged each on its own.
 
-    Per chain, the split R-hat of its two halves, ``sqrt(((m - 1) / m W + B / m) / W)`` with ``m``
-    draws per half, ``W`` the mean within-half variance and ``B / m`` the variance of the two half
-    means (Gelman et al. 2013, ch. 11.4), and its own ESS. Chains stuck where they started fail
-    the ESS test (their draws are almost perfectly autocorrelated); chains that explore one mode
-    each pass both, and then a large pooled R-hat means they disagree about where the mass is.
+    Per chain: the rank-normalized split R-hat of its two halves and its own ESS. Chains stuck
+    where they started fail the ESS test (their draws are almost perfectly autocorrelated);
+    chains that explore one mode each pass both, and then a large pooled R-hat means they
+    disagree about where the mass is.
     """
-    half = states.shape[0] // 2
-    if half < 4:
+    if states.shape[0] < 8:
         return False
-    first, second = states[:half], states[half : 2 * half]
-    within = 0.5 * (first.var(axis=0, ddof=1) + second.var(axis=0, ddof=1))
-    between = 0.5 * np.square(first.mean(axis=0) - second.mean(axis=0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chain_rhat = np.sqrt(((half - 1) / half * within + between) / within)
-    chain_ess = np.asarray(tfp.mcmc.effective_sample_size(tf.constant(states)))
-    mixes = np.all((chain_rhat < _CHAIN_RHAT) & (chain_ess >= _MIN_CHAIN_ESS), axis=-1)
+    mixes = [
+        np.all((split_rhat(chain) < _CHAIN_RHAT) & (effective_sample_size(chain) >= _MIN_CHAIN_ESS))
+        for chain in np.split(states, states.shape[1], axis=1)
+    ]
     return bool(np.mean(mixes) >= 0.9)
 
 
@@ -370,14 +347,8 @@ def _effective_sample_size(states: np.ndarray) -> np.ndarray:
     The first governs the error of posterior means, the second that of variances; HMC with a
     fixed trajectory can mix the mean well (antithetic chains) but the variance badly.
     """
-    cross = 1 if states.shape[1] > 1 else None
     centred_sq = np.square(states - states.mean(axis=(0, 1)))
-    values = [
-        np.asarray(tfp.mcmc.effective_sample_size(tf.constant(x), cross_chain_dims=cross)).reshape(-1, states.shape[-1])
-        for x in (states, centred_sq)
-    ]
-    ess = np.minimum(*values)
-    return ess.sum(axis=0) if cross is None else ess.reshape(-1)
+    return np.minimum(effective_sample_size(states), effective_sample_size(centred_sq))
 
 
 def _result(states, accepted, kernel, step_size, rhat_threshold) -> MCMCResult:
@@ -386,14 +357,7 @@ def _result(states, accepted, kernel, step_size, rhat_threshold) -> MCMCResult:
             "MCMC produced non-finite states: the target log density is probably NaN/inf at the prior draws "
             "(check that x_obs has the shape the amortizer was trained on)."
         )
-    chains = tf.constant(states)
-    num_chains = states.shape[1]
-    split = states.shape[0] >= 4
-    r_hat = (
-        np.asarray(tfp.mcmc.potential_scale_reduction(chains, independent_chain_ndims=1, split_chains=split))
-        if num_chains * (2 if split else 1) >= 2
-        else np.full(states.shape[-1], np.nan)
-    )
+    r_hat = split_rhat(states) if states.shape[0] >= 4 else np.full(states.shape[-1], np.nan)
     ess = _effective_sample_size(states)
     if np.any(r_hat > rhat_threshold):
         advice = (

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.amortizers.base import check_positive_int
+from amortflow._checks import check_choice, positive_int
 from amortflow.exceptions import ArgumentError, SamplingError, ShapeError, describe_shape
 from amortflow.inference.atomic_loss import DEFAULT_NUM_ATOMS
 from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
@@ -124,8 +124,7 @@ class SequentialInference:
         seed: int | None = None,
         trainer_kwargs: Mapping | None = None,
     ):
-        if method not in METHODS:
-            raise ArgumentError(f"method must be one of {METHODS}, received {method!r}.")
+        check_choice("method", method, METHODS)
         who = f"SequentialInference(method={method!r})"
         self.generative_model = generative_model
         self.prior = prior_distribution(generative_model, who)
@@ -176,10 +175,10 @@ class SequentialInference:
         list of RoundRecord
             :attr:`history`, one record per round so far.
         """
-        rounds = check_positive_int("rounds", rounds)
-        n = check_positive_int("simulations_per_round", simulations_per_round)
+        rounds = positive_int("rounds", rounds)
+        n = positive_int("simulations_per_round", simulations_per_round)
         for _ in range(rounds):
-            self._run_round(n, check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size),
+            self._run_round(n, positive_int("epochs", epochs), positive_int("batch_size", batch_size),
                             train_kwargs)  # fmt: skip
         return self.history
 
@@ -217,7 +216,7 @@ class SequentialInference:
         ``"snre"``: MCMC draws of ``p(theta) q(x_obs | theta)`` / ``p(theta) r(x_obs, theta)``. Draws
         where the prior density is 0 are redrawn.
         """
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = positive_int("n_samples", n_samples)
         self._require_trained("sample")
         seed = self._new_seed() if seed is None else seed
         kept, have = [], 0

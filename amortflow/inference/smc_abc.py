@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from amortflow.amortizers.base import check_positive_int
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError, SamplingError
 from amortflow.inference.abc import (
     DEFAULT_ABC_BATCH,
@@ -83,7 +83,7 @@ class SMCABCResult:
 
     def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
         """``(n_samples, D)`` equally weighted draws, resampled from the weighted particles."""
-        picks = np.random.default_rng(seed).choice(len(self.weights), size=check_positive_int("n_samples", n_samples),
+        picks = np.random.default_rng(seed).choice(len(self.weights), size=positive_int("n_samples", n_samples),
                                                    p=self.weights)  # fmt: skip
         return self.particles[picks]
 
@@ -132,7 +132,7 @@ def smc_abc(
     -------
     SMCABCResult
     """
-    num_particles = check_positive_int("num_particles", num_particles)
+    num_particles = positive_int("num_particles", num_particles)
     if num_particles < 2:
         raise ArgumentError(f"num_particles must be >= 2 (the kernel needs a covariance), received {num_particles}.")
     num_generations = int(num_generations)
@@ -140,7 +140,7 @@ def smc_abc(
         raise ArgumentError(f"num_generations must be >= 0, received {num_generations}.")
     initial_quantile = check_quantile(initial_quantile, "initial_quantile")
     tolerance_quantile = check_quantile(tolerance_quantile, "tolerance_quantile")
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     prior = prior_distribution(generative_model, "smc_abc")
     x_obs = check_observation(x_obs, generative_model)
     rng = np.random.default_rng(seed)

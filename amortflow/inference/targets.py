@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from amortflow.amortizers.input_checks import as_input, check_keys, check_nonfinite_choice, check_observed
+from amortflow.amortizers.entry_points import check_nonfinite_choice
+from amortflow.amortizers.input_checks import as_input, check_keys, check_observed
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 
 LogLikelihoodFn = Callable[[tf.Tensor], tf.Tensor]

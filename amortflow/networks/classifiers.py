@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from amortflow._checks import check_choice
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 
 _HEADS = ("softmax", "evidential")
@@ -182,8 +183,7 @@ class ModelClassifier(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(num_models) < 2:
             raise ArgumentError(f"ModelClassifier needs num_models >= 2, received {num_models!r}.")
-        if head not in _HEADS:
-            raise ArgumentError(f"head must be one of {_HEADS}, received {head!r}.")
+        check_choice("head", head, _HEADS)
         self.num_models = int(num_models)
         self.head = head
         self.mlp = ClassifierMLP(self.num_models, hidden_units, activation, dropout, kernel_regularizer, name="mlp")

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from amortflow._checks import numeric_array
 from amortflow.exceptions import ArgumentError, DataError
 from amortflow.simulation.generative_model import RAW_KEYS
 from amortflow.simulation.prior import check_batch_size
@@ -220,15 +221,8 @@ def _numeric_arrays(raw: dict) -> dict[str, np.ndarray]:
     for key, value in raw.items():
         if value is None:
             continue
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"Cannot save '{key}' to a shard: it is not a rectangular array ({exc}).") from exc
-        if array.dtype.kind not in "biuf":
-            raise DataError(
-                f"Cannot save '{key}' to a .npz shard: received an array of dtype {array.dtype} with shape "
-                f"{array.shape}; presimulated data and contexts must be numeric arrays."
-            )
+        array = numeric_array(value, f"Cannot save '{key}' to a .npz shard; '{key}'", error=DataError,
+                              expected="numeric arrays (presimulated data and contexts)")
         arrays[key] = array
     for key in ("prior_draws", "sim_data"):
         if key not in arrays:

@@ -14,23 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import SeedLike, numeric_array, resolve_rng  # noqa: F401 - re-exported
 from amortflow.exceptions import AmortflowError, ShapeError, SimulationError, describe_shape
 
-SeedLike = np.random.Generator | np.random.SeedSequence | int | None
-
-
-def resolve_rng(rng: SeedLike) -> np.random.Generator:
-    """Turn ``rng`` into a ``numpy.random.Generator``.
-
-    ``None`` derives a generator from NumPy's *global* state, so that after
-    ``np.random.seed(s)`` (or ``af.set_seed(s)``) functions that take an ``rng`` keyword
-    are as reproducible as functions that use ``np.random`` directly.
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(np.random.randint(0, 2**32, size=4, dtype=np.uint64))
-    return np.random.default_rng(rng)
+# ``resolve_rng`` and ``SeedLike`` live in amortflow._checks (one meaning of ``rng=None`` for
+# the whole library); they are re-exported here for the simulation modules that import them.
 
 
 def accepts_rng(fn: Callable) -> bool:
@@ -78,27 +66,9 @@ def to_numeric(value: Any, label: str, key: str, where: str = "") -> np.ndarray:
 
     Booleans and integers become ``float64``; floats keep their precision.
     """
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as exc:  # ragged nested lists
-        raise SimulationError(
-            f"{label} returned a value for '{key}'{where} that is not a rectangular numeric array "
-            f"({exc}); expected numbers (a float array)."
-        ) from exc
-    if array.dtype.kind in "biu":
-        return array.astype(np.float64)
-    if array.dtype.kind != "f":
-        raise SimulationError(
-            f"{label} returned a non-numeric value for '{key}'{where}: received "
-            f"{_describe_value(value, array)}; expected numbers (a float array)."
-        )
-    return array
-
-
-def _describe_value(value: Any, array: np.ndarray) -> str:
-    if isinstance(value, np.ndarray) or array.dtype != object:
-        return f"an array of dtype {array.dtype} with shape {array.shape}"
-    return f"a {type(value).__name__}"
+    name = f"{label} returned '{key}'{where}, which"
+    array = numeric_array(value, name, error=SimulationError, expected="numbers (a float array)")
+    return array.astype(np.float64) if array.dtype.kind in "biu" else array
 
 
 def stack_per_sample(values: Sequence[Any], label: str, key: str) -> np.ndarray:

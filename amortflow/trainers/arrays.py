@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.exceptions import ConfigurationError, describe_shape
+from amortflow._checks import numeric_array
+from amortflow.exceptions import ConfigurationError
 
 Nested = Any  # a Mapping of (arrays | None | Nested)
 
@@ -52,15 +53,8 @@ def as_float32(data: Nested, who: str = "configurator") -> Nested:
     """Every leaf as a float32 numpy array (``ConfigurationError`` naming the key otherwise)."""
 
     def convert(path: str, value):
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"{who}: '{path}' is not a rectangular array ({exc}).") from exc
-        if array.dtype.kind not in "biuf":
-            raise ConfigurationError(
-                f"{who}: '{path}' must be numeric, received {describe_shape(array)}; expected float32 arrays."
-            )
-        return np.ascontiguousarray(array, dtype=np.float32)
+        return numeric_array(value, f"{who}: '{path}'", dtype=np.float32,
+                             error=ConfigurationError, expected="float32 arrays")
 
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{who} must return a dict of arrays, received {type(data).__name__}.")

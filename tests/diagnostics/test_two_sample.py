@@ -125,3 +125,24 @@ def test_mmd_null_distribution_matches_equal_distribution_values():
     assert shifted > null.max()  # a 1.5-sd shift of 40 points lies beyond every null value
     with pytest.raises(ArgumentError, match="num_observed"):
         metrics.mmd_null_distribution(reference, 200)
+
+
+def test_one_mmd_with_named_bandwidth_sets():
+    from amortflow.amortizers import maximum_mean_discrepancy as mmd_loss
+    from amortflow.defaults import MMD_BANDWIDTH_SETS
+
+    # Each caller keeps its numbers: the loss mixes the "summary_loss" scales, the test the
+    # "two_sample_test" scales, and the two implementations agree for the same set (float32
+    # round-off of the TF loss on kernel values <= 1 is ~1e-6 relative; 1e-4 leaves room).
+    assert MMD_BANDWIDTH_SETS["summary_loss"] == (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    assert metrics.DEFAULT_MMD_BANDWIDTHS == MMD_BANDWIDTH_SETS["two_sample_test"]
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(200, 3)), rng.normal(size=(150, 3)) + 0.5
+    for name in MMD_BANDWIDTH_SETS:
+        numpy_value = metrics.maximum_mean_discrepancy(x, y, bandwidths=name)
+        np.testing.assert_allclose(float(mmd_loss(x, y, bandwidths=name)), numpy_value, rtol=1e-4)
+    assert float(mmd_loss(x, y)) == pytest.approx(metrics.maximum_mean_discrepancy(x, y, bandwidths="summary_loss"), rel=1e-4)
+    with pytest.raises(ArgumentError, match="bandwidths must be one of"):
+        metrics.maximum_mean_discrepancy(x, y, bandwidths="wide")
+    with pytest.raises(ArgumentError, match="positive length scales"):
+        metrics.maximum_mean_discrepancy(x, y, bandwidths=[1.0, -1.0])

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow.networks.inference import RationalQuadraticSpline
 from amortflow.networks.inference.maf import MaskedAutoregressiveFlow
 from amortflow.networks.inference.mdn import MixtureDensityNetwork
 from tests.networks.registry import register_inference
@@ -30,6 +31,12 @@ def maf_fixed(num_params, condition_dim):
 @register_inference("maf_no_permutation")
 def maf_no_permutation(num_params, condition_dim):
     return MaskedAutoregressiveFlow(num_params, num_layers=2, hidden_units=(8, 8), activation="tanh", permutation=None)
+
+
+@register_inference("maf_spline")
+def maf_spline(num_params, condition_dim):
+    return MaskedAutoregressiveFlow(num_params, num_layers=2, hidden_units=(16,), permutation="reverse",
+                                    transform=RationalQuadraticSpline(bins=5))  # fmt: skip
 
 
 @register_inference("mdn_1_component")

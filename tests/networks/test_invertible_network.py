@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError
+from amortflow.exceptions import ArgumentError, ShapeError
 from amortflow.networks import InvertibleNetwork
 from amortflow.networks.inference import AffineTransform, RationalQuadraticSpline
 
@@ -25,11 +25,11 @@ def perturb(net, seed=0, scale=0.1):
     [
         ({"num_params": 0}, ArgumentError, "num_params"),
         ({"num_coupling_layers": 0}, ArgumentError, "num_coupling_layers"),
-        ({"coupling_design": "glow"}, ConfigurationError, "coupling_design"),
-        ({"permutation": "random"}, ConfigurationError, "permutation"),
-        ({"coupling_settings": {"unit": 3}}, ConfigurationError, "'unit'"),
-        ({"coupling_design": "affine", "coupling_settings": {"bins": 3}}, ConfigurationError, "'bins'"),
-        ({"coupling_design": "interleaved", "coupling_settings": {"affine": {"bins": 3}}}, ConfigurationError, "bins"),
+        ({"coupling_design": "glow"}, ArgumentError, "coupling_design"),
+        ({"permutation": "random"}, ArgumentError, "permutation"),
+        ({"coupling_settings": {"unit": 3}}, ArgumentError, "'unit'"),
+        ({"coupling_design": "affine", "coupling_settings": {"bins": 3}}, ArgumentError, "'bins'"),
+        ({"coupling_design": "interleaved", "coupling_settings": {"affine": {"bins": 3}}}, ArgumentError, "bins"),
         ({"coupling_settings": {"dense_args": {"unitz": 3}}}, ArgumentError, "unitz"),
         ({"act_norm_init": np.ones((10, 3))}, ShapeError, "(N >= 2, 2)"),
         ({"act_norm_init": np.ones((10, 2))}, ArgumentError, "standard deviation"),
@@ -98,6 +98,9 @@ def test_soft_flow_noise_in_training_only_with_scale_as_extra_condition():
 
 
 def test_spline_flow_is_finite_and_identity_far_outside_the_domain():
+    # Seeded: the initial weights and permutations otherwise depend on what ran before in the
+    # session (an extra registry case earlier in the run once gave a float64 round trip off by 6e-5).
+    keras.utils.set_random_seed(0)
     x = np.array([[50.0, -50.0], [-50.0, 50.0], [50.0, 0.5], [-50.0, -0.2]])
     condition = np.random.default_rng(2).normal(size=(4, 3))
     for dtype in ("float32", "float64"):

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from amortflow.exceptions import ArgumentError, ShapeError
+from amortflow.networks.inference import AffineTransform, RationalQuadraticSpline
 from amortflow.networks.inference.maf import MADE, MaskedAutoregressiveFlow, MaskedDense
 from tests.networks.registry_density import (
     NetworkHolder,
@@ -65,8 +66,10 @@ def test_single_layer_jacobian_is_lower_triangular(rng):
     upper = np.triu(np.ones((4, 4), bool), k=1)
     assert np.all(J[:, upper] == 0.0), "z_i must not depend on x_j for j > i"
     assert np.all(np.abs(J[:, upper.T]) > 1e-6), "z_i must depend on every x_j with j < i"
-    shift, raw = net.mades[0](np.concatenate([x, c], axis=1))
-    np.testing.assert_allclose(np.diagonal(J, axis1=1, axis2=2), np.exp(-1.9 * np.tanh(raw / 1.9)), rtol=1e-5)
+    # The default AffineTransform: dz_i/dx_i = exp(s_i), s_i = (2 * 1.9 / pi) atan(s_raw_i / 1.9).
+    s_raw = net.mades[0](np.concatenate([x, c], axis=1)).numpy()[..., 0]
+    expected = np.exp(2 * 1.9 / np.pi * np.arctan(s_raw / 1.9))
+    np.testing.assert_allclose(np.diagonal(J, axis1=1, axis2=2), expected, rtol=1e-5)
 
 
 def test_stack_without_permutation_stays_triangular(rng):
@@ -85,10 +88,10 @@ def test_reverse_permutation_changes_the_order(rng):
 
 def test_fixed_permutations_are_seeded_and_nontrivial(rng):
     nets = [make(5, None, rng, num_layers=4, permutation="fixed", seed=11)[0] for _ in range(2)]
-    perms = [net.permutations.numpy() for net in nets]
+    perms = [np.stack([layer.permutation.numpy() for layer in net.permutation_layers]) for net in nets]
     np.testing.assert_array_equal(perms[0], perms[1])
     assert all(sorted(p) == list(range(5)) for p in perms[0])
-    assert any(list(p) != list(range(5)) for p in perms[0][1:])
+    assert len(perms[0]) == 3 and any(list(p) != list(range(5)) for p in perms[0])
 
 
 def test_first_dimension_depends_on_condition(rng):
@@ -108,8 +111,8 @@ def test_masked_dense_mask_and_condition_columns():
 
 def test_made_without_inputs_is_a_trainable_constant(rng):
     made = MADE(1, hidden_units=(8,))
-    shift, raw = made(np.ones((4, 1), "float32"))
-    assert shift.shape == (4, 1) and raw.shape == (4, 1)
+    params = made(np.ones((4, 1), "float32"))
+    assert params.shape == (4, 1, 2)
     assert [w.name for w in made.trainable_weights] == ["constant"]
 
 
@@ -185,7 +188,31 @@ def test_save_load_keeps_permutations_and_seeded_samples(rng, tmp_path):
     holder((x, c))
     holder.save(tmp_path / "maf.keras")
     loaded = keras.saving.load_model(tmp_path / "maf.keras").net
-    np.testing.assert_array_equal(loaded.permutations.numpy(), net.permutations.numpy())
+    for got, expected in zip(loaded.permutation_layers, net.permutation_layers):
+        np.testing.assert_array_equal(got.permutation.numpy(), expected.permutation.numpy())
     for got, expected in zip(loaded(x, c), net(x, c)):
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(loaded.sample(4, c, seed=5), net.sample(4, c, seed=5))
+
+
+@pytest.mark.parametrize("condition_dim", [None, 2])
+def test_spline_transform_round_trip_log_det_and_triangular_jacobian(condition_dim, rng):
+    spline = RationalQuadraticSpline(bins=6)
+    net, x, c = make(3, condition_dim, rng, transform=spline, permutation="fixed", seed=2)
+    assert net.mades[0].params_per_dim == spline.params_per_dim == 17
+    z, log_det = net(x, c)
+    np.testing.assert_allclose(net.inverse(z, c), x, atol=1e-4)
+    _, autodiff = np.linalg.slogdet(jacobian(net, x, c))
+    np.testing.assert_allclose(log_det, autodiff, atol=1e-4)
+    one_layer, x, c = make(4, condition_dim, rng, num_layers=1, transform=spline)
+    assert np.all(jacobian(one_layer, x, c)[:, np.triu(np.ones((4, 4), bool), k=1)] == 0.0)
+
+
+def test_transform_is_part_of_the_config():
+    net = MaskedAutoregressiveFlow(2, num_layers=2, hidden_units=(8,), transform=RationalQuadraticSpline(bins=4))
+    assert_config_round_trip(net)
+    assert net.get_config()["transform"]["config"] == {"bins": 4, "default_domain": [-5.0, 5.0, -5.0, 5.0]}
+    default = MaskedAutoregressiveFlow(2)
+    assert isinstance(default.transform, AffineTransform) and default.transform.soft_clamping == 1.9
+    with pytest.raises(ArgumentError, match="transform must be a Transform"):
+        MaskedAutoregressiveFlow(2, transform="affine")

@@ -126,7 +126,7 @@ def test_nan_draws_name_count_and_example():
 
 
 def test_non_numeric_draw():
-    with pytest.raises(SimulationError, match=r"prior_fun 'named'.*non-numeric.*'prior_draws'.*dict"):
+    with pytest.raises(SimulationError, match=r"prior_fun 'named'.*'prior_draws'.*must be numeric.*dict"):
         def named():
             return {"a": 1.0}
 

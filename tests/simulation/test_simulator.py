@@ -76,7 +76,7 @@ def test_non_numeric_output():
     def words(theta):
         return ["a", "b"]
 
-    with pytest.raises(SimulationError, match=r"simulator_fun 'words'.*non-numeric.*'sim_data' \(simulation 0\).*<U1"):
+    with pytest.raises(SimulationError, match=r"simulator_fun 'words'.*'sim_data' \(simulation 0\).*must be numeric.*<U1"):
         Simulator(simulator_fun=words)(PARAMS)
 
 

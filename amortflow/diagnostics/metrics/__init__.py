@@ -5,6 +5,7 @@
   :func:`credible_interval_coverage`
 * posterior accuracy: :func:`posterior_z_score`, :func:`posterior_contraction`,
   :func:`root_mean_squared_error`, :func:`aggregated_rmse`, :func:`correlation`, :func:`r_squared`
+* MCMC convergence: :func:`split_rhat` (rank-normalized), :func:`effective_sample_size`
 * two-sample tests: :func:`c2st`, :func:`maximum_mean_discrepancy`, :func:`mmd_null_distribution`
 * model comparison: :func:`expected_calibration_error`, :func:`model_calibration_curves`
 """
@@ -18,6 +19,7 @@ from amortflow.diagnostics.metrics.calibration import (
     model_calibration_curves,
     posterior_calibration_error,
 )
+from amortflow.diagnostics.metrics.convergence import effective_sample_size, split_rhat
 from amortflow.diagnostics.metrics.errors import aggregated_rmse, correlation, r_squared, root_mean_squared_error
 from amortflow.diagnostics.metrics.mmd import (
     DEFAULT_MMD_BANDWIDTHS,
@@ -48,6 +50,7 @@ __all__ = [
     "credible_interval_coverage",
     "credible_levels",
     "default_num_bins",
+    "effective_sample_size",
     "expected_calibration_error",
     "maximum_mean_discrepancy",
     "mixture_kernel",
@@ -63,4 +66,5 @@ __all__ = [
     "sbc_ranks",
     "simulation_based_calibration_ranks",
     "simultaneous_ecdf_bands",
+    "split_rhat",
 ]

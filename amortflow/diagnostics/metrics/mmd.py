@@ -13,27 +13,45 @@ from typing import Any
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from amortflow._checks import check_choice, numeric_array, resolve_rng
+from amortflow.defaults import MMD_BANDWIDTH_SETS
 from amortflow.diagnostics._inputs import check_samples_2d
 from amortflow.exceptions import ArgumentError, ShapeError
-from amortflow.utils import as_generator
 
-#: Length scales ``sigma`` mixed by default. They span many orders of magnitude so that the
-#: test has power whether the samples differ on small or large scales (z-scored data: ~1).
-DEFAULT_MMD_BANDWIDTHS = (1e-2, 1e-1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 1e2)
+#: What a bandwidth argument accepts: a name of :data:`amortflow.defaults.MMD_BANDWIDTH_SETS`
+#: or the length scales themselves.
+Bandwidths = str | Sequence[float]
+
+#: The two-sample test's length scales (the ``"two_sample_test"`` set), the default here.
+DEFAULT_MMD_BANDWIDTHS = MMD_BANDWIDTH_SETS["two_sample_test"]
 
 _KERNELS = ("gaussian", "inverse_multiquadratic")
 
 
+def resolve_bandwidths(bandwidths: Bandwidths) -> tuple[float, ...]:
+    """Length scales of a named set (``"summary_loss"``, ``"two_sample_test"``) or given directly.
+
+    Raises :class:`ArgumentError` for an unknown name, an empty set or a scale that is not
+    a positive finite number.
+    """
+    if isinstance(bandwidths, str):
+        return MMD_BANDWIDTH_SETS[check_choice("bandwidths", bandwidths, tuple(MMD_BANDWIDTH_SETS))]
+    values = numeric_array(bandwidths, "bandwidths", dtype=np.float64, finite=True, expected="positive length scales")
+    if values.ndim != 1 or values.size == 0 or np.any(values <= 0.0):
+        raise ArgumentError(f"bandwidths must be positive length scales (a non-empty sequence), received {bandwidths!r}.")
+    return tuple(float(v) for v in values)
+
+
 def mixture_kernel(
-    x: np.ndarray, y: np.ndarray, kernel: str = "gaussian", bandwidths: Sequence[float] = DEFAULT_MMD_BANDWIDTHS
+    x: np.ndarray, y: np.ndarray, kernel: str = "gaussian", bandwidths: Bandwidths = "two_sample_test"
 ) -> np.ndarray:
     """Kernel matrix ``k(x_i, y_j)`` averaged over ``bandwidths``; ``k(x, x) = 1``.
 
     * ``"gaussian"``: ``k(x, y) = mean_sigma exp(-||x - y||^2 / (2 sigma^2))``
     * ``"inverse_multiquadratic"``: ``k(x, y) = mean_sigma sigma^2 / (sigma^2 + ||x - y||^2)``
     """
-    if kernel not in _KERNELS:
-        raise ArgumentError(f"kernel must be one of {_KERNELS}; received {kernel!r}.")
+    check_choice("kernel", kernel, _KERNELS)
+    bandwidths = resolve_bandwidths(bandwidths)
     # cdist sums squared differences directly: exact zeros for identical points, unlike the
     # |x|^2 + |y|^2 - 2 x.y expansion, whose round-off small bandwidths would amplify
     d2 = cdist(x, y, "sqeuclidean")
@@ -50,7 +68,7 @@ def maximum_mean_discrepancy(
     kernel: str = "gaussian",
     mmd_weight: float = 1.0,
     unbiased: bool = False,
-    bandwidths: Sequence[float] = DEFAULT_MMD_BANDWIDTHS,
+    bandwidths: Bandwidths = "two_sample_test",
 ) -> float:
     """Squared maximum mean discrepancy between samples ``x`` and ``y`` (times ``mmd_weight``).
 
@@ -68,8 +86,10 @@ def maximum_mean_discrepancy(
     mmd_weight : float, default 1.0
         Factor on the result (as when MMD is used as a loss term).
     unbiased : bool, default False
-    bandwidths : sequence of float, default DEFAULT_MMD_BANDWIDTHS
-        Kernel length scales ``sigma`` to average over.
+    bandwidths : str or sequence of float, default "two_sample_test"
+        Kernel length scales ``sigma`` to average over, or the name of a set in
+        :data:`amortflow.defaults.MMD_BANDWIDTH_SETS` (``"summary_loss"`` gives the scales
+        of the posterior's MMD loss term, :func:`amortflow.amortizers.maximum_mean_discrepancy`).
 
     Returns
     -------
@@ -79,6 +99,7 @@ def maximum_mean_discrepancy(
     if xs.shape[1] != ys.shape[1]:
         raise ShapeError(f"`x` {xs.shape} and `y` {ys.shape} must have the same number of dimensions.")
     n, m = xs.shape[0], ys.shape[0]
+    bandwidths = resolve_bandwidths(bandwidths)
     k_xx = mixture_kernel(xs, xs, kernel, bandwidths)
     k_yy = mixture_kernel(ys, ys, kernel, bandwidths)
     k_xy = mixture_kernel(xs, ys, kernel, bandwidths)
@@ -127,7 +148,7 @@ def mmd_null_distribution(
             f"num_observed must be in [1, {ref.shape[0] - 1}] for a reference of shape {ref.shape}; "
             f"received {num_observed}."
         )
-    gen = as_generator(rng)
+    gen = resolve_rng(rng)
     null = np.empty(int(num_null_samples))
     for i in range(null.shape[0]):
         perm = gen.permutation(ref.shape[0])

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
+from amortflow._checks import resolve_rng
 from amortflow.diagnostics._inputs import check_draws_and_truth
 from amortflow.exceptions import ArgumentError
 
@@ -132,7 +133,7 @@ def simultaneous_ecdf_bands(
         )
     n = int(num_samples)
     z = np.linspace(eps, 1.0 - eps, int(num_points or n))
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = resolve_rng(seed)
     uniforms = np.sort(rng.uniform(size=(int(num_simulations), n)), axis=1)
     counts = np.stack([np.searchsorted(row, z, side="right") for row in uniforms])
     tail = np.minimum(stats.binom.cdf(counts, n, z), stats.binom.sf(counts - 1, n, z))

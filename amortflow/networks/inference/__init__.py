@@ -13,7 +13,7 @@ from amortflow.networks.inference.invertible_network import InvertibleNetwork
 from amortflow.networks.inference.maf import MaskedAutoregressiveFlow
 from amortflow.networks.inference.mdn import MixtureDensityNetwork
 from amortflow.networks.inference.mlp import ConditionerMLP
-from amortflow.networks.inference.permutations import FixedPermutation, LearnablePermutation
+from amortflow.networks.inference.permutations import FixedPermutation, LearnablePermutation, ReversePermutation
 from amortflow.networks.inference.transforms import AffineTransform, RationalQuadraticSpline, Transform
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "MaskedAutoregressiveFlow",
     "MixtureDensityNetwork",
     "RationalQuadraticSpline",
+    "ReversePermutation",
     "Transform",
 ]

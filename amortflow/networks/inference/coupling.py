@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from amortflow._checks import check_choice
 from amortflow.exceptions import ArgumentError, ShapeError
 
 _PARTS = ("first", "second")
@@ -51,8 +52,7 @@ class Coupling(keras.layers.Layer):
             transform = keras.saving.deserialize_keras_object(transform)
         if isinstance(conditioner, dict):
             conditioner = keras.saving.deserialize_keras_object(conditioner)
-        if transformed_part not in _PARTS:
-            raise ArgumentError(f"transformed_part must be one of {_PARTS}, received {transformed_part!r}.")
+        check_choice("transformed_part", transformed_part, _PARTS)
         if int(split) < 0:
             raise ArgumentError(f"split must be >= 0, received {split!r}.")
         self.transform = transform

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from amortflow.defaults import DEFAULT_AFFINE_COUPLING, DEFAULT_SPLINE_COUPLING, merge_settings
-from amortflow.exceptions import ConfigurationError
+from amortflow._checks import check_choice
+from amortflow.exceptions import ArgumentError
 from amortflow.networks.inference.coupling import Coupling
 from amortflow.networks.inference.mlp import ConditionerMLP
 from amortflow.networks.inference.transforms import AffineTransform, RationalQuadraticSpline
@@ -27,11 +28,10 @@ def resolve_coupling_settings(design: str, settings: Mapping[str, Any] | None) -
 
     Raises
     ------
-    ConfigurationError
+    ArgumentError
         For an unknown design or a key that no used design understands.
     """
-    if design not in COUPLING_DESIGNS:
-        raise ConfigurationError(f"coupling_design must be one of {COUPLING_DESIGNS}, received {design!r}.")
+    check_choice("coupling_design", design, COUPLING_DESIGNS)
     # "auto" becomes "affine" or "spline" once the prior's support is known, so its settings are
     # checked and merged for both, as for "interleaved".
     designs = ("affine", "spline") if design in ("interleaved", "auto") else (design,)
@@ -42,7 +42,7 @@ def resolve_coupling_settings(design: str, settings: Mapping[str, Any] | None) -
         known = set().union(*(_DEFAULTS[name] for name in designs))
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise ConfigurationError(
+            raise ArgumentError(
                 f"coupling_settings for coupling_design={design!r} received unknown key(s) {unknown}; "
                 f"expected keys among {sorted(known)}."
             )
@@ -51,7 +51,7 @@ def resolve_coupling_settings(design: str, settings: Mapping[str, Any] | None) -
     for name in designs:
         unknown = sorted(set(per_design[name] or {}) - set(_DEFAULTS[name]))
         if unknown:
-            raise ConfigurationError(
+            raise ArgumentError(
                 f"coupling_settings[{name!r}] received unknown key(s) {unknown}; "
                 f"expected keys among {sorted(_DEFAULTS[name])}."
             )

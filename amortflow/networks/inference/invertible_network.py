@@ -25,7 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from amortflow.exceptions import ArgumentError, ConfigurationError, ShapeError, describe_shape
+from amortflow._checks import check_choice, positive_int
+from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 from amortflow.networks.inference.actnorm import ActNorm
 from amortflow.networks.inference.base import FlowNetwork
 from amortflow.networks.inference.coupling_settings import make_coupling_pair, resolve_coupling_settings
@@ -107,11 +108,10 @@ class InvertibleNetwork(FlowNetwork):
         soft_flow_bounds: Sequence[float] = (1e-3, 5e-2),
         **kwargs,
     ):
-        _check_positive_int("num_params", num_params)
-        _check_positive_int("num_coupling_layers", num_coupling_layers)
+        num_params = positive_int("num_params", num_params)
+        num_coupling_layers = positive_int("num_coupling_layers", num_coupling_layers)
         super().__init__(num_params=num_params, **kwargs)
-        if permutation not in PERMUTATIONS:
-            raise ConfigurationError(f"permutation must be one of {PERMUTATIONS}, received {permutation!r}.")
+        check_choice("permutation", permutation, PERMUTATIONS)
         self._settings = resolve_coupling_settings(coupling_design, coupling_settings)
         self.num_coupling_layers = int(num_coupling_layers)
         self.coupling_design = coupling_design
@@ -296,9 +296,6 @@ def auto_coupling_design(lower, upper, num_params: int) -> str:
     return "spline" if bool(np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))) else "affine"
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ArgumentError(f"{name} must be a positive int, received {value!r}.")
 
 
 def _check_act_norm_init(act_norm_init, num_params: int, use_act_norm: bool) -> list | None:

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.defaults import DEFAULT_DENSE_ARGS, merge_settings
 from amortflow.exceptions import ArgumentError
 
@@ -60,8 +61,8 @@ class ConditionerMLP(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("output_dim", output_dim)
-        _check_positive_int("num_dense", num_dense)
+        output_dim = positive_int("output_dim", output_dim)
+        num_dense = positive_int("num_dense", num_dense)
         if not 0.0 <= float(dropout_prob) < 1.0:
             raise ArgumentError(f"dropout_prob must lie in [0, 1), received {dropout_prob!r}.")
         merged = merge_settings(DEFAULT_DENSE_ARGS, dense_args)
@@ -70,7 +71,7 @@ class ConditionerMLP(keras.layers.Layer):
             raise ArgumentError(
                 f"dense_args received unknown key(s) {unknown}; expected keys among {list(DENSE_KEYS)}."
             )
-        _check_positive_int("dense_args['units']", merged["units"])
+        positive_int("dense_args['units']", merged["units"])
         self.output_dim = int(output_dim)
         self.dense_args = dense_args
         self.num_dense = int(num_dense)
@@ -177,6 +178,3 @@ def serialize_settings(value):
     return keras.saving.serialize_keras_object(value)
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ArgumentError(f"{name} must be a positive int, received {value!r}.")

@@ -4,6 +4,7 @@ Couplings leave part of their input unchanged; mixing the dimensions between the
 every dimension depend on every other one after a few layers.
 
 * :class:`FixedPermutation` shuffles the dimensions (``log|det| = 0``).
+* :class:`ReversePermutation` reverses their order (``log|det| = 0``, no weights).
 * :class:`LearnablePermutation` is a learned invertible matrix in the LU parameterisation of
   Glow (Kingma & Dhariwal, 2018): ``W = P L (U + diag(sign * exp(log_s)))`` with a fixed
   permutation ``P``, unit lower-triangular ``L`` and strictly upper-triangular ``U``. It starts at
@@ -68,6 +69,22 @@ class FixedPermutation(keras.layers.Layer):
         config = super().get_config()
         config.update({"seed": self.seed})
         return config
+
+
+@keras.saving.register_keras_serializable(package="amortflow")
+class ReversePermutation(keras.layers.Layer):
+    """Reverses the last axis, ``y = (x_D, ..., x_1)``: its own inverse, ``log|det| = 0``, no weights."""
+
+    def forward(self, x):
+        """Return ``(y, log_det)``; ``log_det`` is the scalar 0."""
+        return tf.reverse(x, axis=[-1]), 0.0
+
+    def inverse(self, y):
+        return tf.reverse(y, axis=[-1]), 0.0
+
+    def call(self, x, inverse=False):
+        """Return ``(y, log_det)`` with ``log_det`` of shape ``(B,)``."""
+        return tf.reverse(x, axis=[-1]), tf.zeros_like(x[:, 0])
 
 
 @keras.saving.register_keras_serializable(package="amortflow")

@@ -1,28 +1,16 @@
-"""Small helpers shared by the summary networks: argument checks and MLP stacks."""
+"""Small helpers shared by the summary networks: input-shape checks and MLP stacks.
+
+Argument checks are :mod:`amortflow._checks`' (``positive_int``, ``check_choice``).
+"""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 
-from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
-
-
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise :class:`ArgumentError` naming ``name`` if it is below ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ArgumentError(f"{name} must be an int >= {minimum}, received {value!r}")
-    return int(value)  # a plain int also for NumPy integers, so configs stay JSON-serializable
-
-
-def check_choice(name: str, value: Any, choices: tuple) -> Any:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ArgumentError`."""
-    if value not in choices:
-        raise ArgumentError(f"{name} must be one of {choices}, received {value!r}")
-    return value
+from amortflow.exceptions import ShapeError
 
 
 def check_input_shape(layer_name: str, input_shape, rank: int, last_dim: int | None = None) -> None:
@@ -38,12 +26,6 @@ def check_input_shape(layer_name: str, input_shape, rank: int, last_dim: int | N
             f"{layer_name} was created with input_dim={last_dim} and expects inputs of shape "
             f"{_example(rank, last_dim)}; received shape {shape}"
         )
-
-
-def check_tensor_rank(layer_name: str, x, rank: int) -> None:
-    """Eager/trace-time rank check with a message that shows the value received."""
-    if len(x.shape) != rank:
-        raise ShapeError(f"{layer_name} expects inputs with {rank} axes; received {describe_shape(x)}")
 
 
 def _example(rank: int, last_dim: int | None) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 
 import keras
 
+from amortflow._checks import positive_int
 from amortflow.defaults import DEFAULT_ATTENTION_DENSE, DEFAULT_ATTENTION_SETTINGS, merge_settings
-from amortflow.networks.summary._common import check_positive_int, dense_stack
+from amortflow.networks.summary._common import dense_stack
 
 
 def _batch_broadcast(points, like):
@@ -55,8 +56,8 @@ class MultiHeadAttentionBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = check_positive_int("input_dim", input_dim)
-        self.num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
+        self.input_dim = positive_int("input_dim", input_dim)
+        self.num_dense_fc = positive_int("num_dense_fc", num_dense_fc, minimum=0)
         self.attention_settings = attention_settings
         self.dense_settings = dense_settings
         self.use_layer_norm = bool(use_layer_norm)
@@ -145,8 +146,8 @@ class InducedSelfAttentionBlock(_LearnedPointsBlock):
         use_layer_norm: bool = True,
         **kwargs,
     ):
-        input_dim = check_positive_int("input_dim", input_dim)
-        num_points = check_positive_int("num_inducing_points", num_inducing_points)
+        input_dim = positive_int("input_dim", input_dim)
+        num_points = positive_int("num_inducing_points", num_inducing_points)
         super().__init__(input_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs)
         self.input_dim = input_dim
         self.induced = MultiHeadAttentionBlock(input_dim, **self.block_args, name="induced")
@@ -191,8 +192,8 @@ class PoolingByMultiHeadAttention(_LearnedPointsBlock):
         use_layer_norm: bool = True,
         **kwargs,
     ):
-        output_dim = check_positive_int("output_dim", output_dim)
-        num_points = check_positive_int("num_seeds", num_seeds)
+        output_dim = positive_int("output_dim", output_dim)
+        num_points = positive_int("num_seeds", num_seeds)
         super().__init__(output_dim, num_points, attention_settings, num_dense_fc, dense_settings, use_layer_norm, **kwargs)
         self.output_dim = output_dim
         self.fc = dense_stack(num_dense_fc, merge_settings(DEFAULT_ATTENTION_DENSE, dense_settings), "fc")

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import keras
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.exceptions import ShapeError
-from amortflow.networks.summary._common import check_choice, check_positive_int
+from amortflow.networks.summary.base import SummaryNetwork
 from amortflow.networks.summary.hierarchical import _config_without_build
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -37,9 +38,9 @@ class ResidualConvBlock(keras.layers.Layer):
 
     def __init__(self, filters: int, spatial_dims: int = 2, kernel_size: int = 3, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int("filters", filters)
+        self.filters = positive_int("filters", filters)
         self.spatial_dims = check_choice("spatial_dims", spatial_dims, (1, 2, 3))
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.activation = activation
         conv = _CONV[spatial_dims]
         self.conv_in = conv(filters, kernel_size, padding="same", activation=activation, name="conv_in")
@@ -68,7 +69,7 @@ class ResidualConvBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class ConvSummary(keras.layers.Layer):
+class ConvSummary(SummaryNetwork):
     """Summary network for fields ``(B, *grid, C) -> (B, summary_dim)``, or ``(B, T, *grid, C)`` with ``time_network``.
 
     Parameters
@@ -98,11 +99,11 @@ class ConvSummary(keras.layers.Layer):
     def __init__(self, summary_dim: int = 10, spatial_dims: int = 2, num_stages: int = 3, filters: int = 16,
                  kernel_size: int = 3, activation: str = "relu", time_network=None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
+        self.summary_dim = positive_int("summary_dim", summary_dim)
         self.spatial_dims = check_choice("spatial_dims", spatial_dims, (1, 2, 3))
-        self.num_stages = check_positive_int("num_stages", num_stages, minimum=0)
-        self.filters = check_positive_int("filters", filters)
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.num_stages = positive_int("num_stages", num_stages, minimum=0)
+        self.filters = positive_int("filters", filters)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.activation = activation
         if isinstance(time_network, dict):
             time_network = keras.saving.deserialize_keras_object(time_network)
@@ -135,8 +136,10 @@ class ConvSummary(keras.layers.Layer):
                              f"(input shape {shape}).")  # fmt: skip
         return shape
 
-    def build(self, input_shape):
-        shape = self._check_shape(input_shape)
+    def _check_input(self, input_shape) -> tuple:
+        return self._check_shape(input_shape)
+
+    def _build_layers(self, shape):
         frame = shape[-1 - self.spatial_dims :]
         current = (None, *frame)
         for block, pool in zip(self.blocks, self.pools):
@@ -145,7 +148,6 @@ class ConvSummary(keras.layers.Layer):
         self.output_layer.build((None, current[-1]))
         if self.time_network is not None:
             self.time_network.build((None, shape[1], self.summary_dim))
-        self.built = True
 
     def _summarize_frames(self, x, training):
         for block, pool in zip(self.blocks, self.pools):
@@ -167,9 +169,7 @@ class ConvSummary(keras.layers.Layer):
             return (input_shape[0], self.summary_dim)
         return self.time_network.compute_output_shape((input_shape[0], input_shape[1], self.summary_dim))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(summary_dim=self.summary_dim, spatial_dims=self.spatial_dims, num_stages=self.num_stages,
-                      filters=self.filters, kernel_size=self.kernel_size, activation=self.activation,
-                      time_network=None if self.time_network is None else _config_without_build(self.time_network))  # fmt: skip
-        return config
+    def _constructor_config(self) -> dict:
+        return dict(summary_dim=self.summary_dim, spatial_dims=self.spatial_dims, num_stages=self.num_stages,
+                    filters=self.filters, kernel_size=self.kernel_size, activation=self.activation,
+                    time_network=None if self.time_network is None else _config_without_build(self.time_network))  # fmt: skip

@@ -19,13 +19,10 @@ from typing import Any
 
 import keras
 
+from amortflow._checks import check_choice, positive_int
 from amortflow.defaults import DEFAULT_DEEP_SET_DENSE, DEFAULT_DEEP_SET_NUM_EQUIV, merge_settings
-from amortflow.networks.summary._common import (
-    check_choice,
-    check_input_shape,
-    check_positive_int,
-    dense_stack,
-)
+from amortflow.networks.summary._common import check_input_shape, dense_stack
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 
 #: Pooling functions over the set axis (axis -2 of ``(B, N, d)``).
 POOLING_FUNCTIONS = {"mean": keras.ops.mean, "max": keras.ops.max, "sum": keras.ops.sum}
@@ -55,8 +52,8 @@ class InvariantModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_dense_s1 = check_positive_int("num_dense_s1", num_dense_s1)
-        self.num_dense_s2 = check_positive_int("num_dense_s2", num_dense_s2)
+        self.num_dense_s1 = positive_int("num_dense_s1", num_dense_s1)
+        self.num_dense_s2 = positive_int("num_dense_s2", num_dense_s2)
         self.dense_s1_args = dense_s1_args
         self.dense_s2_args = dense_s2_args
         self.pooling_fun = check_choice("pooling_fun", pooling_fun, tuple(POOLING_FUNCTIONS))
@@ -109,7 +106,7 @@ class EquivariantModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_dense_s3 = check_positive_int("num_dense_s3", num_dense_s3)
+        self.num_dense_s3 = positive_int("num_dense_s3", num_dense_s3)
         self.dense_s3_args = dense_s3_args
         self.invariant_module = InvariantModule(
             num_dense_s1, num_dense_s2, dense_s1_args, dense_s2_args, pooling_fun, name="invariant"
@@ -165,7 +162,7 @@ class EquivariantModule(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class DeepSet(keras.layers.Layer):
+class DeepSet(SummaryNetwork):
     """Permutation-invariant summary network ``(B, N, d) -> (B, summary_dim)``.
 
     Parameters
@@ -209,11 +206,11 @@ class DeepSet(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.summary_dim = check_positive_int("summary_dim", summary_dim)
-        self.num_equiv = check_positive_int("num_equiv", num_equiv, minimum=0)
-        num_dense_s1 = check_positive_int("num_dense_s1", num_dense_s1)
-        num_dense_s2 = check_positive_int("num_dense_s2", num_dense_s2)
-        num_dense_s3 = check_positive_int("num_dense_s3", num_dense_s3)
+        self.summary_dim = positive_int("summary_dim", summary_dim)
+        self.num_equiv = positive_int("num_equiv", num_equiv, minimum=0)
+        num_dense_s1 = positive_int("num_dense_s1", num_dense_s1)
+        num_dense_s2 = positive_int("num_dense_s2", num_dense_s2)
+        num_dense_s3 = positive_int("num_dense_s3", num_dense_s3)
         module_args = (num_dense_s1, num_dense_s2)
         dense_args = (dense_s1_args, dense_s2_args)
         self.equivariant_modules = [
@@ -222,7 +219,7 @@ class DeepSet(keras.layers.Layer):
         ]
         self.invariant_module = InvariantModule(*module_args, *dense_args, pooling_fun, name="invariant")
         self.output_layer = keras.layers.Dense(self.summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             summary_dim=self.summary_dim,
             num_dense_s1=num_dense_s1,
             num_dense_s2=num_dense_s2,
@@ -234,15 +231,9 @@ class DeepSet(keras.layers.Layer):
             pooling_fun=pooling_fun,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3)
-        shape = tuple(input_shape)
-        for module in self.equivariant_modules:
-            module.build(shape)
-            shape = module.compute_output_shape(shape)
-        self.invariant_module.build(shape)
-        self.output_layer.build(self.invariant_module.compute_output_shape(shape))
-        self.built = True
+    def _build_layers(self, shape):
+        shape = build_in_sequence(self.equivariant_modules, shape)
+        build_in_sequence([self.invariant_module, self.output_layer], shape)
 
     def equivariant(self, x, training=False):
         """Return the output of the equivariant modules, ``(B, N, units_s3)`` (``x`` if ``num_equiv=0``)."""
@@ -254,11 +245,3 @@ class DeepSet(keras.layers.Layer):
         """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
         invariant = self.invariant_module(self.equivariant(x, training=training), training=training)
         return self.output_layer(invariant)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

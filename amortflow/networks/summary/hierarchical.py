@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import keras
 
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
+from amortflow.networks.summary.base import SummaryNetwork
 
 
 def _config_without_build(layer) -> dict:
@@ -28,7 +29,7 @@ def _config_without_build(layer) -> dict:
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class HierarchicalNetwork(keras.layers.Layer):
+class HierarchicalNetwork(SummaryNetwork):
     """Summary network for nested sets ``(B, n_L, ..., n_1, d) -> (B, s_L)``.
 
     Parameters
@@ -64,14 +65,16 @@ class HierarchicalNetwork(keras.layers.Layer):
         """Number of input axes: batch + one set axis per network + features."""
         return len(self.networks) + 2
 
-    def build(self, input_shape):
+    def _check_input(self, input_shape) -> tuple:
         shape = tuple(input_shape)
         self._check_rank(shape, describe=f"shape {shape}")
+        return shape
+
+    def _build_layers(self, shape):
         for net in self.networks:
             inner = (None, *shape[-2:])
             net.build(inner)
             shape = (*shape[:-2], net.compute_output_shape(inner)[-1])
-        self.built = True
 
     def call(self, x, training=False, return_all=False):
         """Return the top-level summary ``(B, s_L)``; with ``return_all=True`` the list of every level's output.
@@ -101,7 +104,5 @@ class HierarchicalNetwork(keras.layers.Layer):
             shape = (*shape[:-2], net.compute_output_shape((None, *shape[-2:]))[-1])
         return shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(networks_list=[_config_without_build(net) for net in self.networks])
-        return config
+    def _constructor_config(self) -> dict:
+        return {"networks_list": [_config_without_build(net) for net in self.networks]}

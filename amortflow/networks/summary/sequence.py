@@ -14,8 +14,9 @@ from typing import Any
 
 import keras
 
+from amortflow._checks import positive_int
 from amortflow.defaults import DEFAULT_MULTI_CONV, merge_settings
-from amortflow.networks.summary._common import check_input_shape, check_positive_int
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
@@ -33,8 +34,8 @@ class MultiConv1D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.settings = settings
         merged = merge_settings(DEFAULT_MULTI_CONV, settings)
-        low = check_positive_int("min_kernel_size", merged["min_kernel_size"])
-        high = check_positive_int("max_kernel_size", merged["max_kernel_size"], minimum=low)
+        low = positive_int("min_kernel_size", merged["min_kernel_size"])
+        high = positive_int("max_kernel_size", merged["max_kernel_size"], minimum=low)
         layer_args = merged["layer_args"]
         self.convs = [keras.layers.Conv1D(kernel_size=k, **layer_args, name=f"conv_k{k}") for k in range(low, high + 1)]
         self.mix = keras.layers.Conv1D(
@@ -61,7 +62,7 @@ class MultiConv1D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class SequenceNetwork(keras.layers.Layer):
+class SequenceNetwork(SummaryNetwork):
     """Summary network for time series ``(B, T, d) -> (B, summary_dim)``.
 
     Parameters
@@ -88,14 +89,14 @@ class SequenceNetwork(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_conv_layers = check_positive_int("num_conv_layers", num_conv_layers, minimum=0)
-        lstm_units = check_positive_int("lstm_units", lstm_units)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_conv_layers = positive_int("num_conv_layers", num_conv_layers, minimum=0)
+        lstm_units = positive_int("lstm_units", lstm_units)
         self.conv_layers = [MultiConv1D(conv_settings, name=f"multi_conv_{i}") for i in range(num_conv_layers)]
         lstm = keras.layers.LSTM(lstm_units, name="lstm")
         self.recurrent = keras.layers.Bidirectional(lstm, name="bidirectional") if bidirectional else lstm
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             summary_dim=summary_dim,
             num_conv_layers=num_conv_layers,
             lstm_units=lstm_units,
@@ -103,26 +104,11 @@ class SequenceNetwork(keras.layers.Layer):
             conv_settings=conv_settings,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3)
-        shape = tuple(input_shape)
-        for layer in self.conv_layers:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.recurrent.build(shape)
-        self.output_layer.build(self.recurrent.compute_output_shape(shape))
-        self.built = True
+    def _build_layers(self, shape):
+        build_in_sequence([*self.conv_layers, self.recurrent, self.output_layer], shape)
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each series, shape ``(B, summary_dim)``."""
         for layer in self.conv_layers:
             x = layer(x, training=training)
         return self.output_layer(self.recurrent(x, training=training))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

@@ -19,7 +19,8 @@ from typing import Any
 
 import keras
 
-from amortflow.networks.summary._common import check_input_shape, check_positive_int
+from amortflow._checks import positive_int
+from amortflow.networks.summary.base import SummaryNetwork
 from amortflow.networks.summary.attention import (
     InducedSelfAttentionBlock,
     PoolingByMultiHeadAttention,
@@ -28,7 +29,7 @@ from amortflow.networks.summary.attention import (
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class SetTransformer(keras.layers.Layer):
+class SetTransformer(SummaryNetwork):
     """Permutation-invariant summary network ``(B, N, input_dim) -> (B, summary_dim)``.
 
     Parameters
@@ -70,11 +71,11 @@ class SetTransformer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = input_dim = check_positive_int("input_dim", input_dim)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_attention_blocks = check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
-        num_seeds = check_positive_int("num_seeds", num_seeds)
-        num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
+        self.input_dim = input_dim = positive_int("input_dim", input_dim)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_attention_blocks = positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        num_seeds = positive_int("num_seeds", num_seeds)
+        num_dense_fc = positive_int("num_dense_fc", num_dense_fc, minimum=0)
         block_args = dict(
             input_dim=input_dim,
             attention_settings=attention_settings,
@@ -85,7 +86,7 @@ class SetTransformer(keras.layers.Layer):
         if num_inducing_points is None:
             self.attention_blocks = [SelfAttentionBlock(**block_args, name=f"sab_{i}") for i in range(num_attention_blocks)]
         else:
-            num_inducing_points = check_positive_int("num_inducing_points", num_inducing_points)
+            num_inducing_points = positive_int("num_inducing_points", num_inducing_points)
             self.attention_blocks = [
                 InducedSelfAttentionBlock(num_inducing_points=num_inducing_points, **block_args, name=f"isab_{i}")
                 for i in range(num_attention_blocks)
@@ -93,7 +94,7 @@ class SetTransformer(keras.layers.Layer):
         pooling_args = {k: v for k, v in block_args.items() if k != "input_dim"}
         self.pooling = PoolingByMultiHeadAttention(summary_dim, num_seeds, **pooling_args, name="pma")
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             block_args,
             summary_dim=summary_dim,
             num_attention_blocks=num_attention_blocks,
@@ -101,13 +102,11 @@ class SetTransformer(keras.layers.Layer):
             num_seeds=num_seeds,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3, last_dim=self.input_dim)
+    def _build_layers(self, shape):
         for block in self.attention_blocks:
-            block.build(tuple(input_shape))
-        self.pooling.build(tuple(input_shape))
-        self.output_layer.build((input_shape[0], self.pooling.num_points * self.summary_dim))
-        self.built = True
+            block.build(shape)
+        self.pooling.build(shape)
+        self.output_layer.build((shape[0], self.pooling.num_points * self.summary_dim))
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each set, shape ``(B, summary_dim)``."""
@@ -116,11 +115,3 @@ class SetTransformer(keras.layers.Layer):
         pooled = self.pooling(x, training=training)  # (B, num_seeds, summary_dim)
         flat = keras.ops.reshape(pooled, (-1, self.pooling.num_points * self.summary_dim))
         return self.output_layer(flat)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

@@ -26,8 +26,9 @@ import logging
 
 import keras
 
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError
-from amortflow.networks.summary._common import check_positive_int
+from amortflow.networks.summary.base import SummaryNetwork
 
 logger = logging.getLogger("amortflow")
 
@@ -90,7 +91,7 @@ def _resolve_network_type(value) -> type:
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class SplitNetwork(keras.layers.Layer):
+class SplitNetwork(SummaryNetwork):
     """``num_splits`` networks applied to parts of the data, summaries concatenated: ``(B, ...) -> (B, sum s_i)``.
 
     Parameters
@@ -115,7 +116,7 @@ class SplitNetwork(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_splits = check_positive_int("num_splits", num_splits)
+        self.num_splits = positive_int("num_splits", num_splits)
         self.split_data_configurator = _resolve_function(split_data_configurator)
         self.network_type = _resolve_network_type(network_type)
         self.network_kwargs = dict(network_kwargs or {})
@@ -136,12 +137,14 @@ class SplitNetwork(keras.layers.Layer):
             logger.debug("SplitNetwork: split %d cannot be traced symbolically; building lazily", i)
             return None
 
-    def build(self, input_shape):
+    #: Any input rank: the split functions decide what each network receives.
+    input_rank = None
+
+    def _build_layers(self, shape):
         for i, net in enumerate(self.networks):
-            shape = self._split_shape(i, input_shape)
-            if shape is not None:
-                net.build(shape)
-        self.built = True
+            split_shape = self._split_shape(i, shape)
+            if split_shape is not None:
+                net.build(split_shape)
 
     def call(self, x, training=False):
         summaries = [net(self.split_data_configurator(i, x), training=training) for i, net in enumerate(self.networks)]
@@ -154,12 +157,10 @@ class SplitNetwork(keras.layers.Layer):
             dims.append(getattr(net, "summary_dim", None) if shape is None else net.compute_output_shape(shape)[-1])
         return (input_shape[0], None if None in dims else sum(dims))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
+    def _constructor_config(self) -> dict:
+        return dict(
             num_splits=self.num_splits,
             split_data_configurator=_serialize_function(self.split_data_configurator),
             network_type=keras.saving.get_registered_name(self.network_type),
             network_kwargs=self.network_kwargs,
         )
-        return config

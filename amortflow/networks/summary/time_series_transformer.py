@@ -21,7 +21,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from amortflow.networks.summary._common import check_choice, check_input_shape, check_positive_int
+from amortflow._checks import check_choice, positive_int
+from amortflow.networks.summary.base import SummaryNetwork, build_in_sequence
 from amortflow.networks.summary.attention import SelfAttentionBlock
 
 _TEMPLATES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -41,7 +42,7 @@ class TimeEncoding(keras.layers.Layer):
 
     def __init__(self, dim: int = 8, trainable_frequencies: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.dim = dim = check_positive_int("time_encoding_dim", dim)
+        self.dim = dim = positive_int("time_encoding_dim", dim)
         self.trainable_frequencies = bool(trainable_frequencies)
         j = np.arange(dim)
         omega = 10000.0 ** (-2.0 * (j // 2) / dim)
@@ -71,7 +72,7 @@ class TimeEncoding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class TimeSeriesTransformer(keras.layers.Layer):
+class TimeSeriesTransformer(SummaryNetwork):
     """Summary network for time series ``(B, T, input_dim) -> (B, summary_dim)``.
 
     Parameters
@@ -118,14 +119,14 @@ class TimeSeriesTransformer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = input_dim = check_positive_int("input_dim", input_dim)
-        self.summary_dim = summary_dim = check_positive_int("summary_dim", summary_dim)
-        num_attention_blocks = check_positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
+        self.input_dim = input_dim = positive_int("input_dim", input_dim)
+        self.summary_dim = summary_dim = positive_int("summary_dim", summary_dim)
+        num_attention_blocks = positive_int("num_attention_blocks", num_attention_blocks, minimum=0)
         check_choice("template_type", template_type, tuple(_TEMPLATES))
         check_choice("time_encoding", time_encoding, ("sinusoidal", "learned", None))
-        template_dim = check_positive_int("template_dim", template_dim)
-        time_encoding_dim = check_positive_int("time_encoding_dim", time_encoding_dim)
-        num_dense_fc = check_positive_int("num_dense_fc", num_dense_fc, minimum=0)
+        template_dim = positive_int("template_dim", template_dim)
+        time_encoding_dim = positive_int("time_encoding_dim", time_encoding_dim)
+        num_dense_fc = positive_int("num_dense_fc", num_dense_fc, minimum=0)
         self.time_encoding = None
         width = input_dim
         if time_encoding is not None:
@@ -138,7 +139,7 @@ class TimeSeriesTransformer(keras.layers.Layer):
         template = _TEMPLATES[template_type](template_dim, name=template_type)
         self.template = keras.layers.Bidirectional(template, name="bidirectional") if bidirectional else template
         self.output_layer = keras.layers.Dense(summary_dim, name="output")
-        self._config = dict(
+        self._store_config(
             input_dim=input_dim,
             summary_dim=summary_dim,
             attention_settings=attention_settings,
@@ -153,16 +154,12 @@ class TimeSeriesTransformer(keras.layers.Layer):
             num_dense_fc=num_dense_fc,
         )
 
-    def build(self, input_shape):
-        check_input_shape(type(self).__name__, input_shape, rank=3, last_dim=self.input_dim)
-        shape = tuple(input_shape)
+    def _build_layers(self, shape):
         if self.time_encoding is not None:
             shape = self.time_encoding.compute_output_shape(shape)
         for block in self.attention_blocks:
             block.build(shape)
-        self.template.build(shape)
-        self.output_layer.build(self.template.compute_output_shape(shape))
-        self.built = True
+        build_in_sequence([self.template, self.output_layer], shape)
 
     def call(self, x, training=False):
         """Return the learned summary statistics of each series, shape ``(B, summary_dim)``."""
@@ -171,11 +168,3 @@ class TimeSeriesTransformer(keras.layers.Layer):
         for block in self.attention_blocks:
             x = block(x, training=training)
         return self.output_layer(self.template(x, training=training))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.summary_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import check_choice
 from amortflow.exceptions import ArgumentError, ShapeError, SimulationError
 from amortflow.simulation.distributed.tasks import same_value
 from amortflow.simulation.generative_model import RAW_KEYS
@@ -56,8 +57,7 @@ class SimulationBuffer:
     """
 
     def __init__(self, capacity: int, policy: str = "fifo", seed: SeedLike = None):
-        if policy not in POLICIES:
-            raise ArgumentError(f"policy must be one of {POLICIES}, received {policy!r}.")
+        check_choice("policy", policy, POLICIES)
         self.capacity = check_batch_size(capacity)
         self.policy = policy
         self._rng = resolve_rng(seed) if seed is not None else np.random.default_rng()

@@ -2,7 +2,8 @@
 
 ``y = x * exp(s) + t`` with ``s = (2 * alpha / pi) * atan(s_raw / alpha)``, so that
 ``|s| < alpha``: a single layer cannot scale by more than ``exp(alpha)``, which keeps
-training of deep flows stable; near zero ``s ~ s_raw``. ``log|dy/dx| = sum(s)``.
+training of deep flows stable; near zero ``s ~ (2 / pi) s_raw`` (the clamp's slope at 0).
+``log|dy/dx| = sum(s)``.
 
 Reference: Ardizzone, Lüth, Kruse, Rother, Köthe (2019), "Guided image generation with
 conditional invertible neural networks", arXiv:1907.02392.
