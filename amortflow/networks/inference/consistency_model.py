@@ -38,9 +38,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 from amortflow.networks.inference.base import InferenceNetwork, tile_condition
-from amortflow.networks.inference.mlp import ConditionerMLP, _check_positive_int, serialize_settings
+from amortflow.networks.inference.mlp import ConditionerMLP, serialize_settings
 from amortflow.networks.inference.time_embedding import num_time_features, time_features
 
 _RHO = 7.0  # Karras et al. (2022) spacing exponent
@@ -120,7 +121,7 @@ class ConsistencyModel(InferenceNetwork):
     ):
         super().__init__(num_params, **kwargs)
         for name, value in (("num_params", num_params), ("total_steps", total_steps), ("s0", s0), ("s1", s1)):
-            _check_positive_int(name, value)
+            positive_int(name, value)
         if not 0.0 < float(sigma_min) < float(sigma_max):
             raise ArgumentError(f"need 0 < sigma_min < sigma_max, received sigma_min={sigma_min!r}, sigma_max={sigma_max!r}.")
         if s1 < s0:

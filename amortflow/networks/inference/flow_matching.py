@@ -27,10 +27,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.distributions import resolve_latent_dist
 from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
 from amortflow.networks.inference.base import InferenceNetwork, tile_condition
-from amortflow.networks.inference.mlp import ConditionerMLP, _check_positive_int, serialize_settings
+from amortflow.networks.inference.mlp import ConditionerMLP, serialize_settings
 from amortflow.networks.inference.ode import rk4, value_and_divergence
 from amortflow.networks.inference.time_embedding import num_time_features, time_features
 
@@ -107,8 +108,8 @@ class FlowMatching(InferenceNetwork):
         **kwargs,
     ):
         super().__init__(num_params, **kwargs)
-        _check_positive_int("num_params", num_params)
-        _check_positive_int("num_steps", num_steps)
+        positive_int("num_params", num_params)
+        positive_int("num_steps", num_steps)
         if isinstance(time_frequencies, bool) or not isinstance(time_frequencies, int) or time_frequencies < 0:
             raise ArgumentError(f"time_frequencies must be an int >= 0, received {time_frequencies!r}.")
         if not float(time_power) > -1.0:
