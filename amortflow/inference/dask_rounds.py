@@ -13,9 +13,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+from typing import Any
+
 from amortflow.inference.proposal_simulation import simulate_at
 from amortflow.simulation.distributed._client import child_seed, import_distributed, root_seed_sequence
 from amortflow.simulation.distributed.tasks import merge_raw
+
+
+@dataclass(frozen=True)
+class SimulatorOnly:
+    """What a task needs of the generative model: its simulator and ``on_invalid`` policy.
+
+    Sent instead of the model because its prior, a TFP distribution, does not survive pickling
+    to a worker (and the workers never draw from it).
+    """
+
+    simulator: Any
+    on_invalid: str = "raise"
 
 
 def is_dask_model(generative_model) -> bool:
@@ -49,7 +64,8 @@ def simulate_at_on_dask(dask_model, theta: np.ndarray, rng: np.random.Generator)
     is raised here; with ``on_invalid="drop"`` each task drops its own invalid rows.
     """
     distributed = import_distributed()
-    client, model = dask_model.client, dask_model.generative_model
+    wrapped = dask_model.generative_model
+    client, model = dask_model.client, SimulatorOnly(wrapped.simulator, getattr(wrapped, "on_invalid", "raise"))
     futures = [client.submit(simulate_chunk, model, rows, seed, pure=False, retries=dask_model.retries)
                for rows, seed in chunk_plan(np.asarray(theta), dask_model.chunk_size, rng)]  # fmt: skip
     try:

@@ -42,6 +42,7 @@ from amortflow.inference import dask_rounds
 from amortflow.inference.atomic_loss import DEFAULT_NUM_ATOMS
 from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
 from amortflow.inference.round_store import RoundStore, run_identity
+from amortflow.simulation import tfp_prior
 from amortflow.trainers.sources.rows import concat_raw
 
 logger = logging.getLogger("amortflow")
@@ -94,7 +95,8 @@ class SequentialInference:
     generative_model : GenerativeModel or DaskGenerativeModel
         Its prior must be a TFP distribution (or ``Prior(distribution=...)``): every method needs
         ``log p(theta)``. A ``DaskGenerativeModel`` simulates every round on its cluster: the
-        proposal's draws are made here and simulated as tasks of its ``chunk_size`` rows.
+        proposal's draws (the prior's in round 1) are made here and simulated as tasks of its
+        ``chunk_size`` rows; only the wrapped model's simulator is sent to the workers.
     amortizer : AmortizedPosterior, AmortizedLikelihood or AmortizedRatio
         The network to train (``AmortizedPosterior`` for ``"snpe_c"`` and ``"tsnpe"``, ``AmortizedLikelihood``
         for ``"snle"``, ``AmortizedRatio`` for ``"snre"``); trained in place.
@@ -147,8 +149,10 @@ class SequentialInference:
             raise ArgumentError(f"method must be one of {METHODS}, received {method!r}.")
         who = f"SequentialInference(method={method!r})"
         self.generative_model = generative_model
-        self.prior = prior_distribution(generative_model, who)
-        self.x_obs = check_observation(x_obs, generative_model)
+        # a Dask model simulates the rounds; the checks and the Trainer use the model it wraps here
+        local = generative_model.generative_model if dask_rounds.is_dask_model(generative_model) else generative_model
+        self.prior = prior_distribution(local, who)
+        self.x_obs = check_observation(x_obs, local)
         self.method = method
         self._rng = np.random.default_rng(seed)
         trainer_kwargs = {"seed": self._new_seed(), **dict(trainer_kwargs or {})}
@@ -160,7 +164,7 @@ class SequentialInference:
             self._store = RoundStore(checkpoint_path, run_identity(method, self.x_obs, self.num_params))
             trainer_kwargs["checkpoint_path"] = self._store.trainer_folder()
         options = {"num_atoms": num_atoms, "truncation_quantile": truncation_quantile, "mcmc_kwargs": mcmc_kwargs}
-        self._method = _make_method(method, generative_model, amortizer, self.x_obs, self.prior, options, trainer_kwargs)
+        self._method = _make_method(method, local, amortizer, self.x_obs, self.prior, options, trainer_kwargs)
         self.amortizer = amortizer
         self.history: list[RoundRecord] = []
         self._rounds: list[dict] = []
@@ -266,10 +270,11 @@ class SequentialInference:
 
     def _simulate(self, theta: np.ndarray | None, n: int, rng: np.random.Generator) -> dict:
         """Round 1 (``theta`` None): ``n`` simulations of the model (prior draws included); later: simulations at ``theta``."""
+        if dask_rounds.is_dask_model(self.generative_model):  # round 1 too: the prior is drawn here
+            theta = tfp_prior.sample(self.prior, n, rng) if theta is None else theta
+            return dask_rounds.simulate_at_on_dask(self.generative_model, theta, rng)
         if theta is None:
             return self.generative_model(n, rng=rng)
-        if dask_rounds.is_dask_model(self.generative_model):
-            return dask_rounds.simulate_at_on_dask(self.generative_model, theta, rng)
         return simulate_at(self.generative_model, theta, rng)
 
     def _resume(self) -> None:
