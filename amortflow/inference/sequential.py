@@ -18,21 +18,31 @@ Trainer for its atomic loss, see :mod:`amortflow.inference.snpe`). Methods:
 
 Unlike :meth:`~amortflow.trainers.Trainer.train_rounds`, which re-simulates from the prior
 (amortized rounds), the networks here are specialized to ``x_obs``.
+
+With a ``checkpoint_path``, every round's proposal draws and simulations are saved as they
+arrive and the networks are checkpointed by the Trainer (:mod:`amortflow.inference.round_store`);
+a new ``SequentialInference`` on the same folder resumes where the last one stopped. A
+:class:`~amortflow.simulation.DaskGenerativeModel` simulates each round on its cluster
+(:mod:`amortflow.inference.dask_rounds`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from amortflow._checks import check_choice, positive_int
-from amortflow.exceptions import ArgumentError, SamplingError, ShapeError, describe_shape
+from amortflow.exceptions import ArgumentError, CheckpointError, SamplingError, ShapeError, describe_shape
+from amortflow.inference import dask_rounds
 from amortflow.inference.atomic_loss import DEFAULT_NUM_ATOMS
 from amortflow.inference.proposal_simulation import check_observation, prior_distribution, simulate_at
+from amortflow.inference.round_store import RoundStore, run_identity
+from amortflow.simulation import tfp_prior
 from amortflow.trainers.sources.rows import concat_raw
 
 logger = logging.getLogger("amortflow")
@@ -82,9 +92,11 @@ class SequentialInference:
 
     Parameters
     ----------
-    generative_model : GenerativeModel
+    generative_model : GenerativeModel or DaskGenerativeModel
         Its prior must be a TFP distribution (or ``Prior(distribution=...)``): every method needs
-        ``log p(theta)``.
+        ``log p(theta)``. A ``DaskGenerativeModel`` simulates every round on its cluster: the
+        proposal's draws (the prior's in round 1) are made here and simulated as tasks of its
+        ``chunk_size`` rows; only the wrapped model's simulator is sent to the workers.
     amortizer : AmortizedPosterior, AmortizedLikelihood or AmortizedRatio
         The network to train (``AmortizedPosterior`` for ``"snpe_c"`` and ``"tsnpe"``, ``AmortizedLikelihood``
         for ``"snle"``, ``AmortizedRatio`` for ``"snre"``); trained in place.
@@ -101,8 +113,16 @@ class SequentialInference:
     seed : int, optional
         Seeds the proposals, the simulations and the trainer.
     trainer_kwargs : dict, optional
-        Passed to the :class:`~amortflow.trainers.Trainer` (e.g. ``progress=False``). With a
-        ``checkpoint_path``, SNPE-C's second (atomic-loss) Trainer writes to ``<path>_atomic``.
+        Passed to the :class:`~amortflow.trainers.Trainer` (e.g. ``progress=False``); not
+        ``checkpoint_path`` (pass it to ``SequentialInference``).
+    checkpoint_path : path, optional
+        Folder of the run's checkpoint (:mod:`amortflow.inference.round_store`): each round's
+        proposal draws and simulations are written as they arrive, the networks by the Trainer
+        (``<path>/trainer``, SNPE-C's atomic-loss Trainer ``<path>/trainer_atomic``). If the folder
+        holds a run, it is resumed: the finished rounds' simulations and history are loaded, and
+        :meth:`run` continues in the interrupted round with its saved proposal draws (and saved
+        simulations, if they were complete). Build it with the same arguments as the interrupted
+        run; another method, ``x_obs`` or prior dimension raises a :class:`CheckpointError`.
 
     Examples
     --------
@@ -123,20 +143,32 @@ class SequentialInference:
         mcmc_kwargs: Mapping | None = None,
         seed: int | None = None,
         trainer_kwargs: Mapping | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
     ):
         check_choice("method", method, METHODS)
         who = f"SequentialInference(method={method!r})"
         self.generative_model = generative_model
-        self.prior = prior_distribution(generative_model, who)
-        self.x_obs = check_observation(x_obs, generative_model)
+        # a Dask model simulates the rounds; the checks and the Trainer use the model it wraps here
+        local = generative_model.generative_model if dask_rounds.is_dask_model(generative_model) else generative_model
+        self.prior = prior_distribution(local, who)
+        self.x_obs = check_observation(x_obs, local)
         self.method = method
         self._rng = np.random.default_rng(seed)
         trainer_kwargs = {"seed": self._new_seed(), **dict(trainer_kwargs or {})}
+        self._store = None
+        if checkpoint_path is not None:
+            if trainer_kwargs.get("checkpoint_path") is not None:
+                raise ArgumentError("Pass checkpoint_path to SequentialInference, not in trainer_kwargs: the run's folder "
+                                    "holds the simulations and the Trainer's checkpoints.")  # fmt: skip
+            self._store = RoundStore(checkpoint_path, run_identity(method, self.x_obs, self.num_params))
+            trainer_kwargs["checkpoint_path"] = self._store.trainer_folder()
         options = {"num_atoms": num_atoms, "truncation_quantile": truncation_quantile, "mcmc_kwargs": mcmc_kwargs}
-        self._method = _make_method(method, generative_model, amortizer, self.x_obs, self.prior, options, trainer_kwargs)
+        self._method = _make_method(method, local, amortizer, self.x_obs, self.prior, options, trainer_kwargs)
         self.amortizer = amortizer
         self.history: list[RoundRecord] = []
         self._rounds: list[dict] = []
+        if self._store is not None:
+            self._resume()
 
     @property
     def trainer(self):
@@ -184,15 +216,7 @@ class SequentialInference:
 
     def _run_round(self, n: int, epochs: int, batch_size: int, train_kwargs: Mapping) -> None:
         index = len(self._rounds)
-        rng = np.random.default_rng(self._new_seed())
-        acceptance = None
-        if index == 0:
-            raw = self.generative_model(n, rng=rng)
-        else:
-            propose = getattr(self._method, "propose", None)  # TSNPE: its own proposal; others: the posterior
-            theta = self.sample(n) if propose is None else propose(n, self._new_seed())
-            raw = simulate_at(self.generative_model, theta, rng)
-            acceptance = self._method.last_acceptance_rate
+        raw, acceptance = self._round_simulations(index, n)
         self._rounds.append(raw)
         pooled = concat_raw(self._rounds)
         trainer = self._method.trainer_for(index)
@@ -204,9 +228,67 @@ class SequentialInference:
             proposal_acceptance=acceptance, epochs=trainer.epoch - epoch_before, **_final_losses(history, epoch_before),
         )  # fmt: skip
         self.history.append(record)
+        if self._store is not None:
+            self._store.record_trained(index, asdict(record), self._rng.bit_generator.state)
         logger.info("SequentialInference round %d (%s proposal): %d simulations, %d in all, %d epochs, loss %.3f.",
                     record.round, record.proposal, record.simulations, record.total_simulations, record.epochs,
                     record.final_train_loss)  # fmt: skip
+
+    def _round_simulations(self, index: int, n: int) -> tuple[dict, float | None]:
+        """The raw simulations of round ``index + 1`` and its proposal acceptance: loaded where saved, else made (and saved)."""
+        entry = None if self._store is None else self._store.entry(index)
+        if entry is not None and entry["n"] != n:
+            raise CheckpointError(f"Round {index + 1} of the checkpoint in {self._store.folder} drew {entry['n']} "
+                                  f"parameters, but this run asks for simulations_per_round={n}.")  # fmt: skip
+        if entry is not None and entry["stage"] == "simulated":
+            logger.info("Round %d: its %d simulations are loaded from the checkpoint.", index + 1, n)
+            self._rng.bit_generator.state = entry["rng_after_proposal"]
+            return self._store.load_simulations(index), entry["acceptance"]
+        if entry is not None:  # proposed: the same draws, simulated with the same seed
+            logger.info("Round %d: simulating its saved proposal draws.", index + 1)
+            self._rng.bit_generator.state = entry["rng_after_proposal"]
+            theta, seed, acceptance = self._store.load_proposal(index), entry["simulation_seed"], entry["acceptance"]
+        else:
+            seed = self._new_seed()
+            theta, acceptance = (None, None) if index == 0 else self._propose(n)
+            info = {"n": n, "simulation_seed": seed, "acceptance": acceptance,
+                    "rng_after_proposal": self._rng.bit_generator.state}  # fmt: skip
+            if theta is not None and self._store is not None:
+                self._store.record_proposal(index, theta, info)
+        raw = self._simulate(theta, n, np.random.default_rng(seed))
+        if self._store is not None:
+            self._store.record_simulations(index, raw, {"n": n, "simulation_seed": seed, "acceptance": acceptance,
+                                                        "rng_after_proposal": self._rng.bit_generator.state})  # fmt: skip
+        return raw, acceptance
+
+    def _propose(self, n: int) -> tuple[np.ndarray, float | None]:
+        propose = getattr(self._method, "propose", None)  # TSNPE: its own proposal; others: the posterior
+        theta = self.sample(n) if propose is None else propose(n, self._new_seed())
+        rate = self._method.last_acceptance_rate
+        return theta, None if rate is None else float(rate)
+
+    def _simulate(self, theta: np.ndarray | None, n: int, rng: np.random.Generator) -> dict:
+        """Round 1 (``theta`` None): ``n`` simulations of the model (prior draws included); later: simulations at ``theta``."""
+        if dask_rounds.is_dask_model(self.generative_model):  # round 1 too: the prior is drawn here
+            theta = tfp_prior.sample(self.prior, n, rng) if theta is None else theta
+            return dask_rounds.simulate_at_on_dask(self.generative_model, theta, rng)
+        if theta is None:
+            return self.generative_model(n, rng=rng)
+        return simulate_at(self.generative_model, theta, rng)
+
+    def _resume(self) -> None:
+        """Load the trained rounds of the checkpoint (simulations, history, RNG state) and the networks' Trainer."""
+        done = [entry for entry in self._store.rounds if entry["stage"] == "trained"]
+        for index, entry in enumerate(done):
+            self._rounds.append(self._store.load_simulations(index))
+            self.history.append(RoundRecord(**entry["record"]))
+        if done:
+            self._rng.bit_generator.state = done[-1]["rng_after_round"]
+            # the Trainer of the last trained round restores its checkpoint now (SNPE-C's atomic one
+            # is built lazily), so that the next proposal is drawn from the trained network
+            self._method.trainer_for(len(done) - 1)
+            logger.info("SequentialInference resumed from %s after round %d (%d simulations).", self._store.folder,
+                        len(done), sum(len(raw["prior_draws"]) for raw in self._rounds))  # fmt: skip
 
     # --- the posterior for x_obs ------------------------------------------------------------
     def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
