@@ -25,7 +25,7 @@ share), :mod:`~amortflow.benchmarks.runner` (NPE, the README recipe),
 from amortflow.benchmarks.base import Task
 from amortflow.benchmarks.benchmark import DATA_LAYOUTS, Benchmark, SetDataConfigurator, StandardizingPosteriorConfigurator
 from amortflow.benchmarks.cache import reference_cache_dir
-from amortflow.benchmarks.convergence import split_rhat
+from amortflow.diagnostics.metrics.convergence import split_rhat
 from amortflow.benchmarks.reference import (
     PosteriorModel,
     ReferenceSamplingError,

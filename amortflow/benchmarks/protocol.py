@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import positive_int
 from amortflow.exceptions import ArgumentError
 
 logger = logging.getLogger("amortflow")
@@ -35,7 +36,7 @@ def prepare_run(task: str, num_simulations: int, num_observations: int, num_post
 
     for name, value in (("num_simulations", num_simulations), ("num_observations", num_observations),
                         ("num_posterior_samples", num_posterior_samples)):  # fmt: skip
-        _positive(name, value)
+        positive_int(name, value)
     if c2st_classifier not in C2ST_CLASSIFIERS:
         raise ArgumentError(f"c2st_classifier must be one of {C2ST_CLASSIFIERS}, received {c2st_classifier!r}.")
     task_info = get_task(task)
@@ -46,7 +47,7 @@ def prepare_run(task: str, num_simulations: int, num_observations: int, num_post
     config = merge_benchmark_settings(dict(defaults), settings)
     config["c2st_classifier"] = c2st_classifier
     if epochs is not None:
-        config["max_epochs"] = _positive("epochs", epochs)
+        config["max_epochs"] = positive_int("epochs", epochs)
     return Benchmark(task, parameter_space=config.get("parameter_space", "identity")), config
 
 
@@ -136,8 +137,3 @@ def _rows(raw: Mapping, index: np.ndarray) -> dict:
             out[key] = value
     return out
 
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name} must be a positive integer, received {value!r}.")
-    return int(value)

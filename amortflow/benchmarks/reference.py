@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from amortflow.benchmarks.convergence import split_rhat
+from amortflow.diagnostics.metrics.convergence import split_rhat
 from amortflow.benchmarks.proposal import ParticleProposal, proposal_cholesky
 from amortflow.benchmarks.reference_smc import (
     PosteriorModel,

@@ -5,6 +5,7 @@ Kept apart from the other modes because it needs the optional ``dask`` extra and
 
 from __future__ import annotations
 
+from amortflow._checks import positive_int
 from amortflow.trainers.options import TrainOptions
 from amortflow.trainers.seeds import Stream
 from amortflow.trainers.sources import StreamingSource
@@ -39,17 +40,16 @@ class StreamingMixin:
         The buffer's contents depend on the order in which the cluster's tasks finish, so a
         resumed streaming run continues with the simulations that arrive then, not the same ones.
         """
-        from amortflow.trainers.trainer import _pos  # the trainer's argument check (imported late: no cycle)
 
-        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
-        batch_size, run_index = _pos("batch_size", batch_size), self.state.next_run_index()
+        epochs, iterations = positive_int("epochs", epochs), positive_int("iterations_per_epoch", iterations_per_epoch)
+        batch_size, run_index = positive_int("batch_size", batch_size), self.state.next_run_index()
         own = stream is None
         if own:
             from amortflow.simulation.distributed import StreamingSimulations  # needs the optional dask extra
 
             seed = int(self.seeds.rng(Stream.ONLINE, run_index).integers(2**63))
             stream = StreamingSimulations(self._require_model("train_streaming"), client, seed=seed, policy=policy,
-                                          buffer_capacity=_pos("buffer_capacity", buffer_capacity), watermark=watermark)  # fmt: skip
+                                          buffer_capacity=positive_int("buffer_capacity", buffer_capacity), watermark=watermark)  # fmt: skip
         try:
             def source(run: int) -> StreamingSource:
                 return StreamingSource(stream, self.configure, epochs=epochs, iterations_per_epoch=iterations,

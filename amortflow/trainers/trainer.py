@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.defaults import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_SHUFFLE_BUFFER,
@@ -247,8 +248,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             ``{"train_losses": DataFrame, "val_losses": DataFrame}`` of all runs so far.
         """
         model = self._require_model("train_online")
-        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
-        batch_size = _pos("batch_size", batch_size)
+        epochs, iterations = positive_int("epochs", epochs), positive_int("iterations_per_epoch", iterations_per_epoch)
+        batch_size = positive_int("batch_size", batch_size)
 
         def source(run: int) -> OnlineSource:
             return OnlineSource(model, self.configure, epochs=epochs, iterations_per_epoch=iterations,
@@ -270,10 +271,10 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         arguments as in :meth:`train_online`.
         """
         model = self._require_model("train_experience_replay")
-        epochs, iterations = _pos("epochs", epochs), _pos("iterations_per_epoch", iterations_per_epoch)
-        batch_size = _pos("batch_size", batch_size)
+        epochs, iterations = positive_int("epochs", epochs), positive_int("iterations_per_epoch", iterations_per_epoch)
+        batch_size = positive_int("batch_size", batch_size)
         if self.state.replay_buffer is None:
-            self.state.replay_buffer = MemoryReplayBuffer(capacity=_pos("buffer_capacity", buffer_capacity))
+            self.state.replay_buffer = MemoryReplayBuffer(capacity=positive_int("buffer_capacity", buffer_capacity))
         buffer = self.state.replay_buffer
 
         def source(run: int) -> ReplaySource:
@@ -295,8 +296,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         """
         model = self._require_model("train_rounds")
         cache = None if self._store is None or not save_checkpoint else self._store.folder / "rounds"
-        rounds, per_round = _pos("rounds", rounds), _pos("sim_per_round", sim_per_round)
-        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
+        rounds, per_round = positive_int("rounds", rounds), positive_int("sim_per_round", sim_per_round)
+        epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
 
         def source(run: int) -> RoundsSource:
             return RoundsSource(model, self.configure, rounds=rounds, sim_per_round=per_round, epochs=epochs,
@@ -328,7 +329,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         """
         if not isinstance(simulations_dict, Mapping):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
-        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
+        epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
         split_rng = self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
         train, validation_sims, early_stopping = hold_out_simulations(simulations_dict, early_stopping, validation_sims,
                                                                       split_rng)  # fmt: skip
@@ -354,7 +355,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         shards holding 10 % of the simulations (at least 100, at most 10,000) are held out, which
         ``"auto"`` does only where that leaves at least as many to train on.
         """
-        epochs, batch_size = _pos("epochs", epochs), _pos("batch_size", batch_size)
+        epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
         shards, validation_sims, early_stopping = hold_out_shards(
             path, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
         )
@@ -379,8 +380,3 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             raise ArgumentError(f"Unknown training argument(s) {unknown}; accepted: {list(PER_CALL_SETTINGS)}.")
         return {**self.settings, **overrides}
 
-
-def _pos(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name} must be a positive integer, received {value!r}.")
-    return int(value)
