@@ -39,9 +39,10 @@ import numpy as np
 import tensorflow as tf
 
 from amortflow._checks import positive_int
-from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
-from amortflow.networks.inference.base import InferenceNetwork, tile_condition
+from amortflow.exceptions import ArgumentError
+from amortflow.networks.inference.base import tile_condition
 from amortflow.networks.inference.mlp import ConditionerMLP, serialize_settings
+from amortflow.networks.inference.vector_field_base import VectorFieldNetwork
 from amortflow.networks.inference.time_embedding import num_time_features, time_features
 
 _RHO = 7.0  # Karras et al. (2022) spacing exponent
@@ -65,7 +66,7 @@ def discretization_steps(step, total_steps: int, s0: int, s1: int):
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class ConsistencyModel(InferenceNetwork):
+class ConsistencyModel(VectorFieldNetwork):
     """Conditional consistency model over ``num_params`` targets (sampling only, no density).
 
     Parameters
@@ -147,32 +148,6 @@ class ConsistencyModel(InferenceNetwork):
         # Training steps seen, for the discretization schedule (saved with the model).
         self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="step")
         self.built = True
-
-    def get_build_config(self):
-        return {"condition_dim": self.condition_dim}
-
-    def build_from_config(self, config):
-        condition_dim = config.get("condition_dim")
-        self.build((None, self.num_params), None if condition_dim is None else (None, condition_dim))
-
-    def _prepare(self, targets, condition):
-        if targets is not None:
-            targets = tf.convert_to_tensor(targets, dtype=self.compute_dtype)
-            if targets.shape.rank != 2 or targets.shape[-1] != self.num_params:
-                raise ShapeError(
-                    f"ConsistencyModel expects targets of shape (B, {self.num_params}), received {describe_shape(targets)}."
-                )
-        condition = None if condition is None else tf.convert_to_tensor(condition, dtype=self.compute_dtype)
-        if not self.built:
-            self.build((None, self.num_params), None if condition is None else tuple(condition.shape))
-        received = None if condition is None else condition.shape[-1]
-        if received != self.condition_dim:
-            expected = "None" if self.condition_dim is None else f"shape (B, {self.condition_dim})"
-            raise ShapeError(
-                f"ConsistencyModel was built for condition {expected}, "
-                f"received {'None' if condition is None else describe_shape(condition)}."
-            )
-        return targets, condition
 
     def consistency_function(self, x, sigma, condition=None, training=False):
         """``f(x, sigma, c)`` ``(B, D)`` for noise levels ``sigma`` (scalar or ``(B, 1)``)."""

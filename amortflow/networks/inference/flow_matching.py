@@ -29,9 +29,10 @@ import tensorflow as tf
 
 from amortflow._checks import positive_int
 from amortflow.distributions import resolve_latent_dist
-from amortflow.exceptions import ArgumentError, ShapeError, describe_shape
-from amortflow.networks.inference.base import InferenceNetwork, tile_condition
+from amortflow.exceptions import ArgumentError
+from amortflow.networks.inference.base import tile_condition
 from amortflow.networks.inference.mlp import ConditionerMLP, serialize_settings
+from amortflow.networks.inference.vector_field_base import VectorFieldNetwork
 from amortflow.networks.inference.ode import rk4, value_and_divergence
 from amortflow.networks.inference.time_embedding import num_time_features, time_features
 
@@ -44,7 +45,7 @@ _PROBE_SEED = 1234
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
-class FlowMatching(InferenceNetwork):
+class FlowMatching(VectorFieldNetwork):
     """Conditional flow matching over ``num_params`` targets (a continuous normalizing flow).
 
     Parameters
@@ -138,33 +139,6 @@ class FlowMatching(InferenceNetwork):
         width = self.num_params + num_time_features(self.time_frequencies) + (self.condition_dim or 0)
         self.velocity_net.build((None, width))
         self.built = True
-
-    def get_build_config(self):
-        return {"condition_dim": self.condition_dim}
-
-    def build_from_config(self, config):
-        condition_dim = config.get("condition_dim")
-        self.build((None, self.num_params), None if condition_dim is None else (None, condition_dim))
-
-    def _prepare(self, targets, condition):
-        """Float tensors, built network and checked shapes; ``targets`` may be None (sampling)."""
-        if targets is not None:
-            targets = tf.convert_to_tensor(targets, dtype=self.compute_dtype)
-            if targets.shape.rank != 2 or targets.shape[-1] != self.num_params:
-                raise ShapeError(
-                    f"FlowMatching expects targets of shape (B, {self.num_params}), received {describe_shape(targets)}."
-                )
-        condition = None if condition is None else tf.convert_to_tensor(condition, dtype=self.compute_dtype)
-        if not self.built:
-            self.build((None, self.num_params), None if condition is None else tuple(condition.shape))
-        received = None if condition is None else condition.shape[-1]
-        if received != self.condition_dim:
-            expected = "None" if self.condition_dim is None else f"shape (B, {self.condition_dim})"
-            raise ShapeError(
-                f"FlowMatching was built for condition {expected}, "
-                f"received {'None' if condition is None else describe_shape(condition)}."
-            )
-        return targets, condition
 
     # --- the velocity field -----------------------------------------------------------------
     def velocity(self, x, t, condition=None, training=False):
