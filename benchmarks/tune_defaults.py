@@ -24,6 +24,7 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing a
 #: Candidate overrides of InvertibleNetwork's defaults (none of them names a task).
 CANDIDATES = {
     "default": {},
+    "affine": {"coupling_design": "affine"},
     "spline": {"coupling_design": "spline"},
     "affine_4x64": {"num_coupling_layers": 4, "coupling_settings": {"dense_args": {"units": 64}}},
     "dropout_0.1": {"coupling_settings": {"dropout": True, "dropout_prob": 0.1}},
