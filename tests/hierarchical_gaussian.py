@@ -59,7 +59,7 @@ def exact_draws(data: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     post = exact_posterior(data)
     size = data.shape[2]
-    mu = post["mu_mean"][:, None] + post["mu_sd"][:, None] * rng.normal(size=(len(data), n))
+    mu = post["mu_mean"][:, None] + post["mu_sd"] * rng.normal(size=(len(data), n))
     mean = (mu[..., None] / TAU**2 + size * post["xbar"][:, None, :] / SIGMA**2) / post["p"]
     theta = mean + rng.normal(size=mean.shape) / np.sqrt(post["p"])
     return np.concatenate([mu[..., None], theta], axis=-1)
