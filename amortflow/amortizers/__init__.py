@@ -12,6 +12,8 @@ from amortflow.amortizers.losses import maximum_mean_discrepancy
 from amortflow.amortizers.model_comparison import AmortizedModelComparison
 from amortflow.amortizers.posterior import AmortizedPosterior
 from amortflow.amortizers.ratio import AmortizedRatio
+from amortflow.amortizers.two_level import TwoLevelAmortizedPosterior
+from amortflow.amortizers.two_level_configurator import DefaultTwoLevelConfigurator
 
 __all__ = [
     "Amortizer",
@@ -20,5 +22,7 @@ __all__ = [
     "AmortizedPosterior",
     "AmortizedPosteriorLikelihood",
     "AmortizedRatio",
+    "DefaultTwoLevelConfigurator",
+    "TwoLevelAmortizedPosterior",
     "maximum_mean_discrepancy",
 ]

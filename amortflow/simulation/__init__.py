@@ -26,6 +26,8 @@ from amortflow.simulation.predictive import posterior_predictive
 from amortflow.simulation.presimulation import iter_shard_paths, load_shard, presimulate_and_save, read_manifest
 from amortflow.simulation.prior import Prior
 from amortflow.simulation.simulator import Simulator
+from amortflow.simulation.two_level_model import TWO_LEVEL_RAW_KEYS, TwoLevelGenerativeModel
+from amortflow.simulation.two_level_prior import TwoLevelPrior
 
 __all__ = [
     "RAW_KEYS",
@@ -34,6 +36,9 @@ __all__ = [
     "MultiGenerativeModel",
     "Prior",
     "Simulator",
+    "TWO_LEVEL_RAW_KEYS",
+    "TwoLevelGenerativeModel",
+    "TwoLevelPrior",
     "iter_shard_paths",
     "posterior_predictive",
     "load_shard",

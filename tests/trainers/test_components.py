@@ -14,7 +14,7 @@ from amortflow.trainers import EarlyStopper, LossHistory, MemoryReplayBuffer, Sh
 from amortflow.trainers import default_optimizer, make_optimizer
 from amortflow.trainers.prefetch import Prefetcher
 from amortflow.trainers.seeds import SeedTree, Stream
-from amortflow.trainers.sources.rows import RowData, take_raw_rows
+from amortflow.trainers.sources.rows import RowData, raw_num_rows, take_raw_rows
 
 
 def _rows(start: int, n: int) -> dict:
@@ -100,6 +100,22 @@ def test_row_data_configures_once_only_when_rowwise():
     assert slow.configured is None and slow.raw is raw
     np.testing.assert_allclose(slow.batch(np.array([0, 1]))["parameters"], batch_standardized(take_raw_rows(raw, [0, 1]))["parameters"])
     assert take_raw_rows(raw, np.array([1]))["sim_non_batchable_context"] == 3
+
+
+def test_raw_rows_slice_two_level_parameters_and_keep_per_batch_context():
+    # A two-level raw dict: every parameter key has the batch on its first axis, G and N are per batch.
+    raw = {"hyper_prior_draws": np.arange(6.0).reshape(6, 1), "local_prior_draws": np.arange(18.0).reshape(6, 3, 1),
+           "shared_prior_draws": None, "prior_non_batchable_context": 3, "sim_non_batchable_context": 4,
+           "sim_batchable_context": None, "sim_data": np.arange(72.0).reshape(6, 3, 4, 1)}  # fmt: skip
+    index = np.array([4, 1])
+    part = take_raw_rows(raw, index)
+    for key in ("hyper_prior_draws", "local_prior_draws", "sim_data"):
+        np.testing.assert_array_equal(part[key], raw[key][index])
+    assert part["shared_prior_draws"] is None
+    assert part["prior_non_batchable_context"] == 3 and part["sim_non_batchable_context"] == 4
+    assert raw_num_rows(raw) == 6
+    with pytest.raises(ConfigurationError, match="disagree"):
+        raw_num_rows({**raw, "local_prior_draws": raw["local_prior_draws"][:5]})
 
 
 # --- history --------------------------------------------------------------------------

@@ -21,7 +21,18 @@ from amortflow.trainers.arrays import Nested, concatenate, iter_leaves, num_rows
 logger = logging.getLogger("amortflow")
 
 #: Raw keys with one entry per simulation; the other raw keys hold one value per batch.
-BATCHABLE_RAW_KEYS = ("prior_draws", "sim_data", "prior_batchable_context", "sim_batchable_context")
+#: The two-level keys (``hyper_prior_draws``, ``local_prior_draws``, ``shared_prior_draws``) of
+#: :class:`~amortflow.simulation.TwoLevelGenerativeModel` are per simulation too; leaving them out
+#: would slice the data but not the parameters of a batch.
+BATCHABLE_RAW_KEYS = (
+    "prior_draws",
+    "sim_data",
+    "prior_batchable_context",
+    "sim_batchable_context",
+    "hyper_prior_draws",
+    "local_prior_draws",
+    "shared_prior_draws",
+)
 
 
 def is_standard_raw(raw: Mapping) -> bool:
