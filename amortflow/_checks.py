@@ -25,8 +25,18 @@ from amortflow.exceptions import ArgumentError
 SeedLike = np.random.Generator | np.random.SeedSequence | int | None
 
 #: Raw keys with one entry per simulation; the other raw keys hold one value per batch
-#: (non-batchable context, e.g. ``n_obs``), which row slicing keeps as it is.
-BATCHABLE_RAW_KEYS = ("prior_draws", "sim_data", "prior_batchable_context", "sim_batchable_context")
+#: (non-batchable context, e.g. ``n_obs``), which row slicing keeps as it is. The two-level keys
+#: of :class:`~amortflow.simulation.TwoLevelGenerativeModel` are per simulation too: leaving them
+#: out would slice a batch's data but not its parameters.
+BATCHABLE_RAW_KEYS = (
+    "prior_draws",
+    "sim_data",
+    "prior_batchable_context",
+    "sim_batchable_context",
+    "hyper_prior_draws",
+    "local_prior_draws",
+    "shared_prior_draws",
+)
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from amortflow._checks import positive_int
 from amortflow.amortizers.base import (
     MAX_DATASETS_PER_CHUNK,
     Amortizer,
@@ -35,7 +36,6 @@ from amortflow.amortizers.base import (
     as_float,
     as_matrix,
     check_input_dict,
-    check_positive_int,
     chunk_ranges,
     dummy_inputs,
     maybe_deserialize,
@@ -198,7 +198,7 @@ class TwoLevelAmortizedPosterior(Amortizer):
     def log_posterior(self, input_dict, batch_size: int | None = None) -> np.ndarray:
         """Joint log density ``log q(gamma | x) + sum_g log q(theta_g | x_g, gamma)``, numpy ``(n_datasets,)``."""
         check_input_dict("TwoLevelAmortizedPosterior.log_posterior", input_dict, _TRAINING_KEYS)
-        step = MAX_DATASETS_PER_CHUNK if batch_size is None else check_positive_int("batch_size", batch_size)
+        step = MAX_DATASETS_PER_CHUNK if batch_size is None else positive_int("batch_size", batch_size)
         pieces = []
         for start, stop in chunk_ranges(len(input_dict["summary_conditions"]), step):
             chunk = {k: None if v is None else v[start:stop] for k, v in input_dict.items()}
@@ -236,9 +236,9 @@ class TwoLevelAmortizedPosterior(Amortizer):
             draw ``j`` of ``local_samples`` was drawn given draw ``j`` of ``global_samples``.
         """
         check_input_dict("TwoLevelAmortizedPosterior.sample", input_dict, ("summary_conditions",))
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = positive_int("n_samples", n_samples)
         seeds = SeedStream(seed)
-        step = MAX_DATASETS_PER_CHUNK if batch_size is None else check_positive_int("batch_size", batch_size)
+        step = MAX_DATASETS_PER_CHUNK if batch_size is None else positive_int("batch_size", batch_size)
         data = input_dict["summary_conditions"]
         global_parts, local_parts = [], []
         for start, stop in chunk_ranges(len(data), step):

@@ -15,25 +15,11 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from amortflow._checks import BATCHABLE_RAW_KEYS, take_raw_rows
 from amortflow.exceptions import ConfigurationError
 from amortflow.trainers.arrays import Nested, concatenate, iter_leaves, num_rows, take_rows
 
 logger = logging.getLogger("amortflow")
-
-#: Raw keys with one entry per simulation; the other raw keys hold one value per batch.
-#: The two-level keys (``hyper_prior_draws``, ``local_prior_draws``, ``shared_prior_draws``) of
-#: :class:`~amortflow.simulation.TwoLevelGenerativeModel` are per simulation too; leaving them out
-#: would slice the data but not the parameters of a batch.
-BATCHABLE_RAW_KEYS = (
-    "prior_draws",
-    "sim_data",
-    "prior_batchable_context",
-    "sim_batchable_context",
-    "hyper_prior_draws",
-    "local_prior_draws",
-    "shared_prior_draws",
-)
-
 
 def is_standard_raw(raw: Mapping) -> bool:
     """True for a single-model raw dict (``prior_draws`` / ``sim_data``), which can be sliced by rows."""
@@ -48,17 +34,6 @@ def raw_num_rows(raw: Mapping) -> int:
     if len(set(sizes.values())) > 1:
         raise ConfigurationError(f"The raw simulations disagree on their number (first axis): {sizes}.")
     return next(iter(sizes.values()))
-
-
-def take_raw_rows(raw: Mapping, index: np.ndarray) -> dict:
-    """The simulations ``index`` of a raw dict (per-batch contexts are kept as they are)."""
-    out = dict(raw)
-    for key in BATCHABLE_RAW_KEYS:
-        value = raw.get(key)
-        if value is None:
-            continue
-        out[key] = value[index] if isinstance(value, np.ndarray) else [value[i] for i in np.atleast_1d(index)]
-    return out
 
 
 def concat_raw(raws: list[Mapping]) -> dict:
