@@ -46,10 +46,11 @@ class TwoLevelGenerativeModel:
     skip_test : bool, default False
         Skip the pilot run of two simulations that checks the shapes at construction.
     name : str, default "anonymous"
+        Used in log messages.
 
-    Returns (of a call)
-    -------------------
-    A raw dict with :data:`TWO_LEVEL_RAW_KEYS`: ``hyper_prior_draws (B, H)``,
+    Notes
+    -----
+    A call returns a raw dict with :data:`TWO_LEVEL_RAW_KEYS`: ``hyper_prior_draws (B, H)``,
     ``local_prior_draws (B, G, L)``, ``shared_prior_draws (B, S)`` or None,
     ``prior_non_batchable_context`` (the number of groups ``G``), ``sim_non_batchable_context``,
     ``sim_batchable_context`` (None when absent) and ``sim_data (B, G, N, d)``.
