@@ -24,6 +24,17 @@ from amortflow.exceptions import ArgumentError
 #: What :func:`resolve_rng` accepts.
 SeedLike = np.random.Generator | np.random.SeedSequence | int | None
 
+#: The six keys of a raw simulation dict (see docs/architecture.md). Here, not in
+#: ``simulation/generative_model.py``, because the shard format and the Dask tasks read them too.
+RAW_KEYS = (
+    "prior_non_batchable_context",
+    "prior_batchable_context",
+    "prior_draws",
+    "sim_non_batchable_context",
+    "sim_batchable_context",
+    "sim_data",
+)
+
 #: Raw keys with one entry per simulation; the other raw keys hold one value per batch
 #: (non-batchable context, e.g. ``n_obs``), which row slicing keeps as it is. The two-level keys
 #: of :class:`~amortflow.simulation.TwoLevelGenerativeModel` are per simulation too: leaving them

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import RAW_KEYS
 from amortflow.exceptions import ArgumentError, ShapeError, SimulationError
-from amortflow.simulation import tfp_prior
+from amortflow.simulation import presimulation, tfp_prior
 from amortflow.simulation.prior import Prior, check_batch_size
 from amortflow.simulation.simulator import Simulator
 from amortflow.simulation.validation import (
@@ -23,15 +24,6 @@ from amortflow.simulation.validation import (
 
 logger = logging.getLogger("amortflow")
 
-#: The six keys of a raw simulation dict (see docs/architecture.md).
-RAW_KEYS = (
-    "prior_non_batchable_context",
-    "prior_batchable_context",
-    "prior_draws",
-    "sim_non_batchable_context",
-    "sim_batchable_context",
-    "sim_data",
-)
 PILOT_BATCH_SIZE = 2
 #: Give up re-simulating when more than this fraction of (at least 100) simulations was invalid.
 MAX_INVALID_FRACTION = 0.99
@@ -207,9 +199,7 @@ class GenerativeModel:
 
     def presimulate_and_save(self, folder, batch_size: int, n_batches: int, seed: SeedLike = None, **kwargs) -> list:
         """Write simulations to ``folder`` as shards; see :func:`amortflow.simulation.presimulate_and_save`."""
-        from amortflow.simulation.presimulation import presimulate_and_save
-
-        return presimulate_and_save(self, folder, batch_size, n_batches, seed=seed, **kwargs)
+        return presimulation.presimulate_and_save(self, folder, batch_size, n_batches, seed=seed, **kwargs)
 
     def __repr__(self) -> str:
         return f"GenerativeModel(name={self.name!r}, prior={self.prior!r}, simulator={self.simulator!r})"

@@ -34,9 +34,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from amortflow._checks import numeric_array
+from amortflow._checks import RAW_KEYS, numeric_array
 from amortflow.exceptions import ArgumentError, DataError
-from amortflow.simulation.generative_model import RAW_KEYS
 from amortflow.simulation.prior import check_batch_size
 
 logger = logging.getLogger("amortflow")

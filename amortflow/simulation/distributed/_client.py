@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -107,6 +108,27 @@ class ClientHandle:
         if self._cluster is not None:
             self._cluster.close()
         self._client, self._cluster = None, None
+
+
+class ClusterModel:
+    """Base of a generative model bound to a Dask client: what a stream made from it borrows.
+
+    :class:`~amortflow.simulation.distributed.DaskGenerativeModel` is the one subclass; a
+    :class:`~amortflow.simulation.distributed.StreamingSimulations` given one reuses its client
+    and settings. The base lives here, beside :class:`ClientHandle`, so that the streaming module
+    recognises such a model without importing the model module (which imports it).
+    """
+
+    #: The wrapped model, whose ``model(batch_size, rng=...)`` the tasks call.
+    generative_model: Callable
+    #: Simulations per Dask task.
+    chunk_size: int
+    #: ``"raise"`` or ``"drop"``: what a task whose simulations are invalid does.
+    on_invalid: str
+    #: Dask re-runs of a task that raised something other than an amortflow error.
+    retries: int
+    #: The client of the model, lent to a stream made without a client of its own.
+    _handle: ClientHandle
 
 
 def _is_client(obj: Any) -> bool:

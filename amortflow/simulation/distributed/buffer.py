@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from amortflow._checks import check_choice
+from amortflow._checks import RAW_KEYS, check_choice
 from amortflow.exceptions import ArgumentError, ShapeError, SimulationError
 from amortflow.simulation.distributed.tasks import same_value
-from amortflow.simulation.generative_model import RAW_KEYS
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.validation import SeedLike, resolve_rng
 

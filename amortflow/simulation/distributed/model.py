@@ -17,20 +17,23 @@ from amortflow.simulation.distributed._client import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_RETRIES,
     ClientHandle,
+    ClusterModel,
     check_count,
     check_policy,
     child_seed,
     import_distributed,
     root_seed_sequence,
 )
-from amortflow.simulation.distributed.tasks import TaskOutcome, merge_raw, simulate_task, task_error
+from amortflow.simulation.distributed.presimulation import dask_presimulate_and_save
+from amortflow.simulation.distributed.streaming import StreamingSimulations
+from amortflow.simulation.distributed.tasks import TaskOutcome, check_picklable, merge_raw, outcome_of, simulate_task, task_error
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.validation import SeedLike
 
 logger = logging.getLogger("amortflow")
 
 
-class DaskGenerativeModel:
+class DaskGenerativeModel(ClusterModel):
     """Simulates any generative model on a Dask cluster, reproducibly.
 
     ``model(batch_size)`` splits the batch into tasks of ``chunk_size`` simulations, runs
@@ -184,16 +187,12 @@ class DaskGenerativeModel:
         ``seed`` defaults to this model's int ``seed`` (if one was given), so that a resumed
         run finds the same seed in the manifest.
         """
-        from amortflow.simulation.distributed.presimulation import dask_presimulate_and_save
-
         kwargs.setdefault("retries", self.retries)
         seed = self.seed if seed is None else seed
         return dask_presimulate_and_save(self.generative_model, folder, batch_size, n_batches, seed, client=self.client, **kwargs)
 
-    def stream(self, buffer_capacity: int, **kwargs):
+    def stream(self, buffer_capacity: int, **kwargs) -> StreamingSimulations:
         """A :class:`StreamingSimulations` of this model on this client (``chunk_size`` and seed inherited)."""
-        from amortflow.simulation.distributed.streaming import StreamingSimulations
-
         return StreamingSimulations(self, buffer_capacity=buffer_capacity, **kwargs)
 
     def close(self) -> None:
@@ -210,32 +209,7 @@ class DaskGenerativeModel:
         return f"DaskGenerativeModel({self.generative_model!r}, chunk_size={self.chunk_size}, seed_entropy={self.seed_entropy})"
 
 
-def outcome_of(future: Any, index: int, size: int) -> TaskOutcome:
-    """The outcome of a finished future; a task that kept killing its workers counts as an invalid simulation."""
-    distributed = import_distributed()
-    if future.status == "error":
-        exc = future.exception()
-        if isinstance(exc, distributed.KilledWorker):
-            return TaskOutcome(index, size, error=SimulationError(
-                f"the task killed its worker process repeatedly (crash or out of memory in the simulator): {exc}"))  # fmt: skip
-        raise exc
-    return future.result()
-
-
 def _own_numbering() -> Callable[[int], list[int]]:
     """Task indices 0, 1, 2, ... of one call that brought its own ``rng``."""
     counter = itertools.count()
     return lambda n_tasks: [next(counter) for _ in range(n_tasks)]
-
-
-def check_picklable(model: Any) -> None:
-    """Raise an ArgumentError now if ``model`` cannot be sent to Dask workers."""
-    import cloudpickle
-
-    try:
-        cloudpickle.dumps(model)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure means "cannot ship to workers"
-        raise ArgumentError(
-            f"The generative model {model!r} cannot be pickled ({type(exc).__name__}: {exc}), so it cannot be sent to "
-            "Dask workers; avoid open files, locks or TensorFlow objects in its functions."
-        ) from exc

@@ -23,8 +23,7 @@ from tqdm.auto import tqdm
 from amortflow.exceptions import ArgumentError, DataError
 from amortflow.simulation import presimulation as serial
 from amortflow.simulation.distributed._client import DEFAULT_RETRIES, ClientHandle, child_seed, import_distributed
-from amortflow.simulation.distributed.model import check_picklable, outcome_of
-from amortflow.simulation.distributed.tasks import task_error, write_shard_task
+from amortflow.simulation.distributed.tasks import check_picklable, outcome_of, task_error, write_shard_task
 from amortflow.simulation.prior import check_batch_size
 
 logger = logging.getLogger("amortflow")

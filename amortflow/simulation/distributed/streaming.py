@@ -25,6 +25,7 @@ from amortflow.simulation.distributed._client import (
     DEFAULT_IN_FLIGHT_PER_THREAD,
     DEFAULT_RETRIES,
     ClientHandle,
+    ClusterModel,
     check_count,
     check_policy,
     child_seed,
@@ -32,8 +33,7 @@ from amortflow.simulation.distributed._client import (
     root_seed_sequence,
 )
 from amortflow.simulation.distributed.buffer import SimulationBuffer
-from amortflow.simulation.distributed.model import DaskGenerativeModel, check_picklable, outcome_of
-from amortflow.simulation.distributed.tasks import TaskOutcome, simulate_task, task_error
+from amortflow.simulation.distributed.tasks import TaskOutcome, check_picklable, outcome_of, simulate_task, task_error
 from amortflow.simulation.generative_model import MAX_INVALID_FRACTION
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.validation import SeedLike, resolve_rng
@@ -110,7 +110,7 @@ class StreamingSimulations:
 
     def __init__(
         self,
-        generative_model: Callable | DaskGenerativeModel,
+        generative_model: Callable | ClusterModel,
         client: Any = None,
         *,
         buffer_capacity: int,
@@ -125,7 +125,7 @@ class StreamingSimulations:
         cluster_kwargs: dict | None = None,
     ):
         import_distributed()
-        lender = generative_model if isinstance(generative_model, DaskGenerativeModel) else None
+        lender = generative_model if isinstance(generative_model, ClusterModel) else None
         model = lender.generative_model if lender else generative_model
         if not callable(model):
             raise ArgumentError(f"StreamingSimulations needs a generative model, received {type(model).__name__}.")

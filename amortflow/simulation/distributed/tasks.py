@@ -1,4 +1,4 @@
-"""What runs on a Dask worker, and how the client puts task results back together.
+"""What runs on a Dask worker, and how the client ships a model there and reads task results back.
 
 A task simulates one chunk from its own ``SeedSequence`` (child ``index`` of the run's root,
 see :func:`~amortflow.simulation.distributed._client.child_seed`), through the same
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.exceptions import AmortflowError, ShapeError, SimulationError
+from amortflow._checks import RAW_KEYS
+from amortflow.exceptions import AmortflowError, ArgumentError, ShapeError, SimulationError
 from amortflow.simulation import presimulation
-from amortflow.simulation.generative_model import RAW_KEYS
+from amortflow.simulation.distributed._client import import_distributed
 
 
 @dataclass(frozen=True)
@@ -124,3 +125,28 @@ def _concatenate(key: str, values: list) -> Any:
             )
         return np.concatenate(values, axis=0)
     return [row for value in values for row in value]
+
+
+def outcome_of(future: Any, index: int, size: int) -> TaskOutcome:
+    """The outcome of a finished future; a task that kept killing its workers counts as an invalid simulation."""
+    distributed = import_distributed()
+    if future.status == "error":
+        exc = future.exception()
+        if isinstance(exc, distributed.KilledWorker):
+            return TaskOutcome(index, size, error=SimulationError(
+                f"the task killed its worker process repeatedly (crash or out of memory in the simulator): {exc}"))  # fmt: skip
+        raise exc
+    return future.result()
+
+
+def check_picklable(model: Any) -> None:
+    """Raise an ArgumentError now if ``model`` cannot be sent to Dask workers."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(model)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means "cannot ship to workers"
+        raise ArgumentError(
+            f"The generative model {model!r} cannot be pickled ({type(exc).__name__}: {exc}), so it cannot be sent to "
+            "Dask workers; avoid open files, locks or TensorFlow objects in its functions."
+        ) from exc
