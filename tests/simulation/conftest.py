@@ -42,3 +42,10 @@ def context_model():
         return theta[None, :] * design[:, None] + rng.normal(size=(n_obs, 2))
 
     return GenerativeModel(Prior(batch_prior_fun=gaussian_batch_prior), Simulator(simulator_fun=sim, context_generator=context))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say in the log that the SLURM test ran (``-ra`` lists it only when it is skipped or fails)."""
+    for report in terminalreporter.stats.get("passed", []):
+        if report.when == "call" and "test_slurm.py" in report.nodeid:
+            terminalreporter.write_line(f"SLURM (dask-jobqueue, 2 jobs) ran and passed: {report.nodeid} ({report.duration:.1f} s)")
