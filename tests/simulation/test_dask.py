@@ -7,6 +7,7 @@ that kills a worker runs last, so the restarted worker's start-up does not slow 
 import importlib
 import logging
 import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -236,17 +237,32 @@ def test_stream_drops_or_raises_on_failing_simulations(client):
 
 def test_a_killed_worker_loses_and_duplicates_nothing(client):
     model = make_model(very_slow_sim)  # 2 simulations per task: 0.3 s per task
-    with StreamingSimulations(model, client, buffer_capacity=24, chunk_size=2, max_simulations=24, seed=9) as stream:
+    with distributed.get_task_stream(client) as task_stream, StreamingSimulations(
+        model, client, buffer_capacity=24, chunk_size=2, max_simulations=24, seed=9
+    ) as stream:
         wait_for(lambda: stream.stats()["tasks_done"] >= 2)
         victim = sorted(worker for worker, keys in client.processing().items() if keys)[0]  # busy with a task
         # A dead machine does not come back: stop its nanny from restarting the process (a restart
         # would spend ~10 s importing TensorFlow before running the rescheduled task).
         client.run(lambda dask_worker: dask_worker.close_gracefully(), workers=[victim], nanny=True)
-        with pytest.raises(Exception):  # noqa: B017 - the worker process dies while answering
-            client.run(os._exit, 1, workers=[victim])
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        # Freeze the process first, so that the tasks the scheduler sees on it cannot finish any
+        # more; then kill it from outside, as the OOM killer or a failing node would (SIGKILL).
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.3)  # messages the worker sent before it froze reach the scheduler
+        lost = set(client.processing()[victim])
+        os.kill(pid, signal.SIGKILL)
         held = stream.next_batch(24, timeout=60)["prior_draws"]  # waits for all 24 simulations
         stats = stream.stats()
     assert victim not in client.scheduler_info()["workers"]
-    draws, _ = reference_rows(model, 9, [2] * 12)
+    assert lost, "the killed worker held no task: nothing was tested"
+    survivor = next(iter(client.scheduler_info()["workers"]))
+    finished_on = {task["key"]: task["worker"] for task in task_stream.data if task["key"] in lost}
+    assert finished_on == dict.fromkeys(lost, survivor)  # every task of the dead worker was re-run elsewhere
     assert stats["tasks_done"] == 12 and stats["simulations_done"] == 24 and stats["duplicates_dropped"] == 0
-    np.testing.assert_array_equal(sorted_rows(held), sorted_rows(draws))
+    # Simulation i is row i of the tasks run here one after the other; its prior draw (two normal
+    # numbers, distinct across the 24 rows) identifies it. Every index must arrive exactly once.
+    draws, _ = reference_rows(model, 9, [2] * 12)
+    matches = (held[:, None, :] == draws[None, :, :]).all(axis=2)  # (held row, simulation index)
+    assert (matches.sum(axis=1) == 1).all()  # each held row is one of the simulations
+    np.testing.assert_array_equal(matches.sum(axis=0), np.ones(24, dtype=int))  # each index once: none lost or doubled
