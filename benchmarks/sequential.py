@@ -263,6 +263,7 @@ def main(argv=None) -> int:
     if not args.task:
         raise SystemExit("--task is required (or --table)")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("amortflow").setLevel(logging.INFO)  # one line per round, to watch a long run
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "commands.txt", "a") as log:
         log.write("python benchmarks/sequential.py " + " ".join(sys.argv[1:] if argv is None else argv) + "\n")
