@@ -40,12 +40,16 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing a
 
 #: Method label of sbi's NPE by density estimator (files: ``..._sbi_...`` and ``..._sbi-nsf_...``).
 SBI_METHODS = {"maf": "sbi NPE", "nsf": "sbi NPE/NSF"}
+#: File name part of amortflow's NPE runs by ``--network`` (the coupling flow keeps ``amortflow``).
+NETWORK_FILE_NAMES = {"invertible": "amortflow", "flow_matching": "amortflow-fm", "consistency": "amortflow-cm"}
 
 
 def sbi_method(method: str, density_estimator: str) -> tuple[str, str]:
     """(result label, file name part) of an sbi run: NPE by density estimator, or NLE / NRE."""
     if method == "npe":
         return SBI_METHODS[density_estimator], "sbi" if density_estimator == "maf" else f"sbi-{density_estimator}"
+    if method == "fmpe":
+        return "sbi FMPE", "sbi-fmpe"
     return f"sbi {method.upper()}", f"sbi-{method}"
 
 #: sbibm's NPE C2ST at 10^4 simulations, mean over its observations 1-10, as "2021 / rerun":
@@ -78,6 +82,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--methods", nargs="+", choices=("npe", "nle", "nre"), default=["npe"],
                         help="amortflow's methods: NPE, and NLE / NRE with MCMC per observation")
+    parser.add_argument("--network", choices=("invertible", "flow_matching", "consistency"), default="invertible",
+                        help="NPE's inference network in the README recipe: the default coupling flow, or "
+                             "FlowMatching / ConsistencyModel(num_params=D) with their defaults (files: "
+                             "..._amortflow-fm_..., ..._amortflow-cm_...)")
     parser.add_argument("--with-sbi", action="store_true", help="also run sbi's NPE on the same simulations")
     parser.add_argument("--sbi-tasks", nargs="+", default=["gaussian_linear"], help="tasks for --with-sbi")
     parser.add_argument("--c2st", choices=["benchmark", "early_stopping"], default="benchmark",
@@ -86,8 +94,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="torch threads for sbi (0: torch's default, all cores; 1 is much faster on a loaded machine)")
     parser.add_argument("--sbi-density-estimator", choices=sorted(SBI_METHODS), default="maf",
                         help="sbi's density estimator: maf (its default) or nsf (spline flow, as in the benchmark paper)")
-    parser.add_argument("--sbi-method", choices=("npe", "nle", "nre"), default="npe",
-                        help="sbi's method: NPE (default), or NLE / NRE with its slice-sampling MCMC per observation")
+    parser.add_argument("--sbi-method", choices=("npe", "nle", "nre", "fmpe"), default="npe",
+                        help="sbi's method: NPE (default), NLE / NRE with its slice-sampling MCMC per observation, "
+                             "or FMPE (flow matching, its defaults)")
     parser.add_argument("--sbi-set-summary", action="store_true",
                         help="sbi NPE reads the data of tasks with exchangeable draws (slcp) as a set, through its "
                              "permutation-invariant embedding, as amortflow does (files: ..._sbi[-nsf]-set_...)")
@@ -113,11 +122,11 @@ def run_amortflow(task: str, budget: int, method: str, args) -> None:
     common = {"num_observations": args.observations, "epochs": args.epochs, "seed": args.seed,
               "num_posterior_samples": args.samples, "c2st_classifier": args.c2st}  # fmt: skip
     if method == "npe":
-        result = run_npe_benchmark(task, budget, **common)
+        result = run_npe_benchmark(task, budget, inference_net=args.network, **common)
     else:
         result = run_mcmc_benchmark(task, budget, method=method, **common)
     result.settings["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-    name = "amortflow" if method == "npe" else f"amortflow-{method}"
+    name = NETWORK_FILE_NAMES[args.network] if method == "npe" else f"amortflow-{method}"
     result.save_json(result_path(name, task, budget, args.seed, args.observations, args.samples))
     print(result.to_text(), flush=True)
 
@@ -189,7 +198,8 @@ def run_sbi(task: str, budget: int, args) -> None:
         best_epoch=info.get("best_epoch") or 0,
         simulate_seconds=0.0, sample_seconds=info["sample_s"], reference_seconds=ref_s, c2st_seconds=c2st_s,
         num_posterior_samples=args.samples, seed=args.seed,
-        settings={"library": info["library"], "density_estimator": args.sbi_density_estimator, "sbi_method": args.sbi_method,
+        settings={"library": info["library"], "sbi_method": args.sbi_method,
+                  "density_estimator": "mlp vector field" if args.sbi_method == "fmpe" else args.sbi_density_estimator,
                   "set_embedding": bool(args.sbi_set_summary),
                   "subprocess_wall_s": wall,
                   "peak_rss_mb": info.get("peak_rss_mb"), "c2st_classifier": args.c2st,

@@ -63,6 +63,14 @@ class AmortizedLikelihood(Amortizer):
         super().__init__(**kwargs)
         self.summary_net = None  # observations enter the surrogate directly
         self.surrogate_net = maybe_deserialize(surrogate_net)
+        if not getattr(self.surrogate_net, "has_density", True):
+            # a likelihood surrogate exists to be evaluated (MCMC, NLE); failing here beats failing
+            # at the first log_likelihood call after a whole training run
+            raise ArgumentError(
+                f"AmortizedLikelihood needs a surrogate with a tractable density q(x | theta), received "
+                f"{type(self.surrogate_net).__name__}, which only samples (has_density=False). Use "
+                "FlowMatching, InvertibleNetwork, MaskedAutoregressiveFlow or MixtureDensityNetwork."
+            )
         self.latent_dist = normalize_latent_dist(latent_dist)
         self._init_standardization(standardize)
 

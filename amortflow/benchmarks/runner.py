@@ -30,6 +30,7 @@ import numpy as np
 from amortflow.benchmarks.protocol import C2ST_CLASSIFIERS, c2st_against_reference, prepare_run, simulate_budget
 from amortflow.benchmarks.result import NPEBenchmarkResult, machine_info
 from amortflow.benchmarks.tasks import get_task
+from amortflow.exceptions import ArgumentError
 
 logger = logging.getLogger("amortflow")
 
@@ -42,7 +43,15 @@ RECIPE_BATCH_SIZE = 128
 RECIPE_MAX_EPOCHS = 300
 
 
-__all__ = ["C2ST_CLASSIFIERS", "NPEBenchmarkResult", "build_estimator", "c2st_against_reference", "default_settings",
+#: The inference networks a run can put in the README recipe's place of ``InvertibleNetwork``, each
+#: built as ``Network(num_params=D)`` with the library's defaults: name -> (class name, result label).
+INFERENCE_NETS = {
+    "invertible": ("InvertibleNetwork", "amortflow NPE"),
+    "flow_matching": ("FlowMatching", "amortflow NPE/FM"),
+    "consistency": ("ConsistencyModel", "amortflow NPE/CM"),
+}
+
+__all__ = ["C2ST_CLASSIFIERS", "INFERENCE_NETS", "NPEBenchmarkResult", "build_estimator", "c2st_against_reference", "default_settings",
            "run_npe_benchmark", "simulate_budget", "train_as_readme"]
 
 
@@ -68,6 +77,7 @@ def run_npe_benchmark(
     settings: Mapping[str, Any] | None = None,
     progress: bool = False,
     c2st_classifier: str = "benchmark",
+    inference_net: str = "invertible",
 ) -> NPEBenchmarkResult:
     """Train NPE on ``num_simulations`` simulations of ``task`` and score it by C2ST on observations.
 
@@ -93,17 +103,25 @@ def run_npe_benchmark(
         ``"benchmark"``: :func:`amortflow.diagnostics.c2st` (the paper's MLP, up to 10,000 epochs);
         ``"early_stopping"``: the same MLP stopped on a 10 % validation split (``c2st(...,
         early_stopping=True)``), minutes faster per observation when the classes are separable.
+    inference_net : {"invertible", "flow_matching", "consistency"}, default "invertible"
+        The network of the recipe (:data:`INFERENCE_NETS`): the default coupling flow, or
+        ``FlowMatching(num_params=D)`` / ``ConsistencyModel(num_params=D)`` with their defaults.
+        The simulations depend on ``seed`` and the budget only, so runs with different networks
+        are paired.
     """
+    if inference_net not in INFERENCE_NETS:
+        raise ArgumentError(f"inference_net must be one of {sorted(INFERENCE_NETS)}, received {inference_net!r}.")
     task_info = get_task(task)
     defaults = default_settings(task, task_info.dim_parameters, num_simulations)
     bench, config = prepare_run(task, num_simulations, num_observations, num_posterior_samples, epochs, settings,
                                 c2st_classifier, defaults=defaults)  # fmt: skip
+    config["inference_net"] = INFERENCE_NETS[inference_net][0]
 
     start = time.perf_counter()
     raw = simulate_budget(bench, num_simulations, seed)
     simulate_seconds = time.perf_counter() - start
 
-    amortizer, trainer = build_estimator(bench, config["network"], seed, progress)
+    amortizer, trainer = build_estimator(bench, config["network"], seed, progress, inference_net)
     start = time.perf_counter()
     trained = train_as_readme(trainer, raw, config)
     train_seconds = time.perf_counter() - start
@@ -128,25 +146,30 @@ def run_npe_benchmark(
         settings=config,
         machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        method=INFERENCE_NETS[inference_net][1],
         **times,
     )
 
 
-def build_estimator(bench, network_overrides: Mapping[str, Any] | None = None, seed: int = 1, progress: bool = False):
+def build_estimator(bench, network_overrides: Mapping[str, Any] | None = None, seed: int = 1, progress: bool = False,
+                    inference_net: str = "invertible"):  # fmt: skip
     """The README's amortizer and trainer for ``bench``: ``(amortizer, trainer)``.
 
     ``AmortizedPosterior(InvertibleNetwork(num_params=D))`` with the library's defaults
     (standardized parameters and data, prior bounds adopted from the prior's support by the
-    default configurator) and ``Trainer(amortizer, generative_model=model, seed=seed)``.
+    default configurator) and ``Trainer(amortizer, generative_model=model, seed=seed)``;
+    ``inference_net`` swaps the network for another of :data:`INFERENCE_NETS`. The global seed is
+    set first, so a network's default ``seed=None`` (its training noise) is drawn reproducibly.
     """
     import keras
 
+    import amortflow.networks
     from amortflow.amortizers import AmortizedPosterior
-    from amortflow.networks import InvertibleNetwork
     from amortflow.trainers import Trainer
 
     keras.utils.set_random_seed(int(seed))
-    amortizer = AmortizedPosterior(InvertibleNetwork(num_params=bench.task.dim_parameters, **(network_overrides or {})))
+    network = getattr(amortflow.networks, INFERENCE_NETS[inference_net][0])
+    amortizer = AmortizedPosterior(network(num_params=bench.task.dim_parameters, **(network_overrides or {})))
     trainer = Trainer(amortizer=amortizer, generative_model=bench.generative_model, seed=int(seed), progress=progress)
     return amortizer, trainer
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.saving import serialize_keras_object as keras_serialize
 
 import amortflow as af
 from amortflow.amortizers import AmortizedLikelihood, AmortizedPosterior, AmortizedPosteriorLikelihood
@@ -73,6 +74,17 @@ def test_likelihood_input_errors():
     with pytest.raises(ConfigurationError, match="conditions"):
         amortizer.compute_loss({"observables": np.zeros((3, 5, 2))})
     assert isinstance(amortizer.default_configurator(), af.configuration.DefaultLikelihoodConfigurator)
+
+
+def test_a_sampler_without_density_is_refused_as_likelihood_surrogate():
+    # a consistency model only samples; the error comes at construction, not after training
+    net = af.networks.ConsistencyModel(num_params=2, dense_args={"units": 8})
+    with pytest.raises(ArgumentError, match="tractable density.*ConsistencyModel.*has_density=False"):
+        AmortizedLikelihood(net)
+    with pytest.raises(ArgumentError, match="ConsistencyModel"):
+        AmortizedLikelihood.from_config({"surrogate_net": keras_serialize(net)})
+    # flow matching has a density (integrated divergence), so it is accepted
+    assert AmortizedLikelihood(af.networks.FlowMatching(num_params=2, dense_args={"units": 8})).data_dim == 2
 
 
 def test_joint_amortizer_sums_losses_and_answers_both_questions():

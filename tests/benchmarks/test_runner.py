@@ -232,3 +232,36 @@ def test_slcp_data_are_read_as_a_flat_vector_by_every_method(monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         nle_nre.run_mcmc_benchmark("slcp", 100, method="nre", num_observations=1)
     assert seen["layout"] == "vector"
+
+
+def test_other_inference_nets_train_on_the_same_simulations(monkeypatch, recorded_c2st):
+    from amortflow.benchmarks import runner
+
+    seen = {}
+    train = runner.train_as_readme
+
+    def recording_train(trainer, raw, config):
+        seen[type(trainer.amortizer.inference_net).__name__] = raw
+        return train(trainer, raw, config)
+
+    monkeypatch.setattr(runner, "train_as_readme", recording_train)
+    labels = {}
+    for name in ("invertible", "flow_matching", "consistency"):
+        result = run_npe_benchmark("two_moons", num_simulations=300, num_observations=1, epochs=1, seed=2,
+                                   num_posterior_samples=200, inference_net=name)  # fmt: skip
+        labels[name] = (result.method, result.settings["inference_net"])
+        # two_moons' prior is the box [-1, 1]^2; out-of-support draws are rejected by every network
+        draws = recorded_c2st[-1][1]
+        assert draws.shape == (200, 2) and np.all(np.abs(draws) <= 1.0)
+    assert labels == {"invertible": ("amortflow NPE", "InvertibleNetwork"),
+                      "flow_matching": ("amortflow NPE/FM", "FlowMatching"),
+                      "consistency": ("amortflow NPE/CM", "ConsistencyModel")}  # fmt: skip
+    assert set(seen) == {"InvertibleNetwork", "FlowMatching", "ConsistencyModel"}
+    for raw in seen.values():  # the pairing: identical simulations whatever the network
+        np.testing.assert_array_equal(raw["prior_draws"], seen["InvertibleNetwork"]["prior_draws"])
+        np.testing.assert_array_equal(raw["sim_data"], seen["InvertibleNetwork"]["sim_data"])
+
+
+def test_unknown_inference_net_raises():
+    with pytest.raises(ArgumentError, match="inference_net.*'maf'"):
+        run_npe_benchmark("two_moons", 100, inference_net="maf")
