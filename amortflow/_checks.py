@@ -3,7 +3,8 @@
 * :func:`positive_int` and :func:`check_choice` validate constructor and call arguments
   (:class:`~amortflow.exceptions.ArgumentError` naming the argument and the value received).
 * :func:`numeric_array` turns user data into a numeric numpy array (optionally a given dtype,
-  optionally finite), raising the error class the caller's layer uses.
+  optionally finite), raising the error class the caller's layer uses; :func:`shaped_array`
+  also checks the number of axes and the leading axes (e.g. ``(B, G, ...)`` of two-level draws).
 * :func:`take_rows` / :func:`take_raw_rows` slice simulations out of a raw dict with one rule
   for ``None``, lists and non-batchable context.
 * :func:`resolve_rng` gives ``rng=None`` its one meaning: a generator derived from NumPy's
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.exceptions import ArgumentError
+from amortflow.exceptions import ArgumentError, ShapeError
 
 #: What :func:`resolve_rng` accepts.
 SeedLike = np.random.Generator | np.random.SeedSequence | int | None
@@ -47,6 +48,12 @@ BATCHABLE_RAW_KEYS = (
     "hyper_prior_draws",
     "local_prior_draws",
     "shared_prior_draws",
+)
+
+#: The end of the messages that refuse ragged two-level data (groups of different sizes in one batch).
+SAME_GROUP_SIZE = (
+    "with every group of every data set the same size N (groups of different sizes within a batch are not "
+    "supported; N may change between batches through a non-batchable context)"
 )
 
 
@@ -112,6 +119,47 @@ def numeric_array(
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         raise error(f"{name} must be finite: received {bad} NaN or inf value(s) in shape {array.shape}; expected {expected}.")
     return array
+
+
+def shaped_array(
+    value: Any,
+    name: str,
+    *,
+    rank: int,
+    leading: tuple[int, ...],
+    expected: str,
+    error: type[Exception] = ArgumentError,
+) -> np.ndarray:
+    """``value`` as a finite float array with ``rank`` axes whose first axes are ``leading``.
+
+    An array with one axis fewer gains a last axis of length 1 (one feature or parameter);
+    booleans and integers become ``float64``, floats keep their precision. Not rectangular,
+    not numeric or not finite: ``error`` (via :func:`numeric_array`); a wrong number of axes or
+    wrong leading axes: :class:`~amortflow.exceptions.ShapeError`. Messages read
+    ``"{name} must have shape {expected}, received shape (...)."``.
+
+    Parameters
+    ----------
+    value : array-like
+    name : str
+        The subject of a message, e.g. ``"simulator 'f' returned 'sim_data', which"``.
+    rank : int
+        The number of axes required (after adding a missing last axis).
+    leading : tuple of int
+        The required sizes of the first ``len(leading)`` axes.
+    expected : str
+        The shape required, in words, e.g. ``"(4, 3, N, d) (batch, groups, observations, features)"``.
+    error : exception class, default ArgumentError
+        The class for values that are not rectangular, numeric or finite.
+    """
+    array = numeric_array(value, name, error=error, expected=f"shape {expected}")
+    if array.dtype.kind in "biu":
+        array = array.astype(np.float64)
+    if array.ndim == rank - 1:
+        array = array[..., None]
+    if array.ndim != rank or array.shape[: len(leading)] != tuple(leading):
+        raise ShapeError(f"{name} must have shape {expected}, received shape {array.shape}.")
+    return numeric_array(array, name, finite=True, error=error, expected=f"finite values of shape {expected}")
 
 
 def _describe_value(value: Any, array: np.ndarray) -> str:

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from amortflow._checks import positive_int
+from amortflow._checks import SAME_GROUP_SIZE, numeric_array, positive_int
 from amortflow.amortizers.base import (
     MAX_DATASETS_PER_CHUNK,
     Amortizer,
@@ -198,6 +198,7 @@ class TwoLevelAmortizedPosterior(Amortizer):
     def log_posterior(self, input_dict, batch_size: int | None = None) -> np.ndarray:
         """Joint log density ``log q(gamma | x) + sum_g log q(theta_g | x_g, gamma)``, numpy ``(n_datasets,)``."""
         check_input_dict("TwoLevelAmortizedPosterior.log_posterior", input_dict, _TRAINING_KEYS)
+        input_dict = _rectangular_data(input_dict, "log_posterior")
         step = MAX_DATASETS_PER_CHUNK if batch_size is None else positive_int("batch_size", batch_size)
         pieces = []
         for start, stop in chunk_ranges(len(input_dict["summary_conditions"]), step):
@@ -212,7 +213,7 @@ class TwoLevelAmortizedPosterior(Amortizer):
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, input_dict, n_samples: int, batch_size: int | None = None, seed: int | None = None,
-               squeeze: bool = False) -> dict:  # fmt: skip
+               squeeze: bool = False, progress: bool | None = None) -> dict:  # fmt: skip
         """Ancestral draws from the joint posterior of every data set.
 
         Parameters
@@ -228,6 +229,9 @@ class TwoLevelAmortizedPosterior(Amortizer):
             Makes the draws repeatable (also after saving and loading).
         squeeze : bool, default False
             Drop the data-set axis when there is exactly one data set.
+        progress : bool, optional
+            Show the two amortizers' progress bars; by default only for calls with many chunks
+            (the local level draws once for each of ``n_datasets * n_samples`` global draws).
 
         Returns
         -------
@@ -236,6 +240,7 @@ class TwoLevelAmortizedPosterior(Amortizer):
             draw ``j`` of ``local_samples`` was drawn given draw ``j`` of ``global_samples``.
         """
         check_input_dict("TwoLevelAmortizedPosterior.sample", input_dict, ("summary_conditions",))
+        input_dict = _rectangular_data(input_dict, "sample")
         n_samples = positive_int("n_samples", n_samples)
         seeds = SeedStream(seed)
         step = MAX_DATASETS_PER_CHUNK if batch_size is None else positive_int("batch_size", batch_size)
@@ -244,7 +249,7 @@ class TwoLevelAmortizedPosterior(Amortizer):
         for start, stop in chunk_ranges(len(data), step):
             chunk = {k: None if input_dict.get(k) is None else input_dict[k][start:stop]
                      for k in ("summary_conditions", "direct_conditions")}  # fmt: skip
-            draws_global, draws_local = self._sample_chunk(chunk, n_samples, seeds)
+            draws_global, draws_local = self._sample_chunk(chunk, n_samples, seeds, progress)
             global_parts.append(draws_global)
             local_parts.append(draws_local)
         out = {"global_samples": np.concatenate(global_parts), "local_samples": np.concatenate(local_parts)}
@@ -252,17 +257,18 @@ class TwoLevelAmortizedPosterior(Amortizer):
             out = {key: value[0] for key, value in out.items()}
         return out
 
-    def _sample_chunk(self, chunk: Mapping, n_samples: int, seeds: SeedStream):
+    def _sample_chunk(self, chunk: Mapping, n_samples: int, seeds: SeedStream, progress: bool | None):
         group_summaries, global_condition, direct = self.summaries(chunk)
         n_datasets, groups = int(group_summaries.shape[0]), int(group_summaries.shape[1])
         draws_global = self.global_amortizer.sample(
-            {"direct_conditions": to_numpy(global_condition)}, n_samples, seed=seeds())
+            {"direct_conditions": to_numpy(global_condition)}, n_samples, seed=seeds(), progress=progress)
         # Each data set's summaries once per global draw: rows (dataset, draw).
         flat_global = tf.constant(draws_global.reshape(n_datasets * n_samples, -1))
         repeated_groups = tf.repeat(group_summaries, n_samples, axis=0)
         repeated_direct = None if direct is None else tf.repeat(direct, n_samples, axis=0)
         condition = self._local_condition(repeated_groups, repeated_direct, flat_global)
-        draws_local = self.local_amortizer.sample({"direct_conditions": to_numpy(condition)}, 1, seed=seeds())
+        draws_local = self.local_amortizer.sample({"direct_conditions": to_numpy(condition)}, 1, seed=seeds(),
+                                                   progress=progress)
         return draws_global, draws_local.reshape(n_datasets, n_samples, groups, self.num_local_params)
 
     # --- integration --------------------------------------------------------------------------
@@ -285,6 +291,16 @@ class TwoLevelAmortizedPosterior(Amortizer):
             }
         )
         return config
+
+
+def _rectangular_data(input_dict: Mapping, method: str) -> dict:
+    """``input_dict`` with its data as one array; ragged groups (lists of different sizes) are a ShapeError."""
+    data = input_dict["summary_conditions"]
+    if tf.is_tensor(data):
+        return dict(input_dict)
+    data = numeric_array(data, f"TwoLevelAmortizedPosterior.{method}: input_dict['summary_conditions']", error=ShapeError,
+                         expected=f"shape (n_datasets, G, N, d) {SAME_GROUP_SIZE}")  # fmt: skip
+    return {**input_dict, "summary_conditions": data}
 
 
 def _describe_net(net) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from amortflow._checks import SAME_GROUP_SIZE, numeric_array
 from amortflow.exceptions import ConfigurationError, ShapeError
 
 
@@ -20,7 +21,8 @@ class DefaultTwoLevelConfigurator:
     * ``global_parameters (B, H + S)``: hyper draws followed by shared draws;
     * ``local_parameters (B, G, L)``.
 
-    Parameters are ``None`` when the raw dict has none (observed data).
+    Parameters are ``None`` when the raw dict has none (observed data). Groups of different
+    sizes within one batch (ragged ``sim_data``) are refused with a :class:`ConfigurationError`.
     """
 
     def __call__(self, raw: Mapping) -> dict:
@@ -29,7 +31,8 @@ class DefaultTwoLevelConfigurator:
                 "DefaultTwoLevelConfigurator needs a raw dict with 'sim_data' (B, G, N, d); received "
                 f"{sorted(raw) if isinstance(raw, Mapping) else type(raw).__name__}."
             )
-        data = np.asarray(raw["sim_data"], dtype=np.float32)
+        data = numeric_array(raw["sim_data"], "DefaultTwoLevelConfigurator: 'sim_data'", dtype=np.float32,
+                             error=ConfigurationError, expected=f"shape (B, G, N, d) {SAME_GROUP_SIZE}")  # fmt: skip
         if data.ndim != 4:
             raise ShapeError(f"'sim_data' must have shape (B, G, N, d), received shape {data.shape}.")
         batch, groups, size = data.shape[:3]

@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from amortflow.exceptions import ArgumentError, ShapeError, SimulationError
+from amortflow._checks import SAME_GROUP_SIZE, shaped_array
+from amortflow.exceptions import ArgumentError, SimulationError
 from amortflow.simulation.context import ContextGenerator, context_args, draw_context
 from amortflow.simulation.prior import check_batch_size
 from amortflow.simulation.two_level_prior import TwoLevelPrior
-from amortflow.simulation.validation import SeedLike, UserFunction, resolve_rng, to_numeric
+from amortflow.simulation.validation import SeedLike, UserFunction, resolve_rng
 
 #: The keys of a two-level raw simulation dict (see docs/architecture.md).
 TWO_LEVEL_RAW_KEYS = (
@@ -109,17 +110,10 @@ class TwoLevelGenerativeModel:
         args = (local,) + (() if shared is None else (shared,))
         args += context_args(context["batchable_context"], context["non_batchable_context"])
         value = self._simulator(*args, rng=rng, during=f"while simulating {local.shape[1]} groups of {len(local)} data sets")
-        data = to_numeric(value, self._simulator.label, "sim_data")
-        if data.ndim == 3:
-            data = data[..., None]
-        if data.ndim != 4 or data.shape[:2] != local.shape[:2]:
-            raise ShapeError(
-                f"{self._simulator.label} must return data of shape ({local.shape[0]}, {local.shape[1]}, N, d) "
-                f"(batch, groups, observations, features), received shape {data.shape}."
-            )
-        if not np.isfinite(data).all():
-            raise SimulationError(f"{self._simulator.label} returned NaN or inf in 'sim_data'; expected finite data.")
-        return data
+        batch, groups = local.shape[:2]
+        return shaped_array(value, f"{self._simulator.label} returned 'sim_data', which", rank=4, leading=(batch, groups),
+                            error=SimulationError, expected=f"({batch}, {groups}, N, d) (batch, groups, observations, "
+                            f"features; or ({batch}, {groups}, N) for one feature), {SAME_GROUP_SIZE}")  # fmt: skip
 
     def __repr__(self) -> str:
         return f"TwoLevelGenerativeModel(name={self.name!r}, prior={self.prior!r}, simulator={self._simulator.label})"

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from amortflow.exceptions import ArgumentError, ShapeError, SimulationError
+from amortflow._checks import positive_int, shaped_array
+from amortflow.exceptions import ArgumentError, SimulationError
 from amortflow.simulation import tfp_prior
 from amortflow.simulation.context import ContextGenerator
 from amortflow.simulation.prior import Prior, check_batch_size
-from amortflow.simulation.validation import SeedLike, UserFunction, resolve_rng, to_numeric
+from amortflow.simulation.validation import SeedLike, UserFunction, resolve_rng
 
 
 class _FixedCount:
@@ -46,9 +47,7 @@ def _as_prior(prior: Any, role: str) -> Prior:
 
 def check_num_groups(value: Any) -> int:
     """``value`` as an int >= 1, or an :class:`ArgumentError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"num_groups must be a positive integer, received {value!r}.")
-    return int(value)
+    return positive_int("num_groups", value)
 
 
 class TwoLevelPrior:
@@ -138,18 +137,9 @@ class TwoLevelPrior:
 
     def _draw_local(self, eta: np.ndarray, groups: int, rng: np.random.Generator) -> np.ndarray:
         value = self._local(eta, groups, rng=rng, during=f"while drawing {groups} local parameter vectors per data set")
-        local = to_numeric(value, self._local.label, "local_prior_draws")
-        if local.ndim == 2:
-            local = local[..., None]
-        expected = f"({len(eta)}, {groups}, L)"
-        if local.ndim != 3 or local.shape[:2] != (len(eta), groups):
-            raise ShapeError(
-                f"{self._local.label} must return local parameters of shape {expected} (or ({len(eta)}, {groups}) "
-                f"for one parameter), received shape {local.shape}."
-            )
-        if not np.isfinite(local).all():
-            raise SimulationError(f"{self._local.label} returned NaN or inf local parameters; expected finite values.")
-        return local
+        return shaped_array(value, f"{self._local.label} returned 'local_prior_draws', which", rank=3,
+                            leading=(len(eta), groups), error=SimulationError,
+                            expected=f"({len(eta)}, {groups}, L) (or ({len(eta)}, {groups}) for one parameter)")  # fmt: skip
 
     def __repr__(self) -> str:
         return f"TwoLevelPrior(hyper={self.hyper_prior!r}, local={self._local.label}, shared={self.shared_prior!r})"

@@ -87,3 +87,51 @@ def test_known_answer_hierarchical_gaussian():
     assert stats.kstest(ranks_mu, "uniform").pvalue > 0.01
     # The 6 ranks of one data set share its global draws (dependent); use one group per data set.
     assert stats.kstest(ranks_theta[::6], "uniform").pvalue > 0.01
+
+
+def test_group_counts_and_sizes_vary_between_training_batches():
+    """G and N change from batch to batch (non-batchable contexts) in online and offline training."""
+    seen = []
+
+    def recording_simulator(theta, group_size, rng):
+        seen.append((theta.shape[1], group_size))
+        return hg.simulator(theta, group_size, rng)
+
+    prior = af.simulation.TwoLevelPrior(lambda b, rng: rng.normal(size=(b, 1)), hg.local_prior,
+                                        num_groups=lambda rng: int(rng.integers(2, 9)))  # fmt: skip
+    sizes = af.simulation.ContextGenerator(non_batchable_context_fun=lambda rng: int(rng.integers(3, 15)))
+    model = af.simulation.TwoLevelGenerativeModel(prior, recording_simulator, context_generator=sizes, skip_test=True)
+    amortizer = hg.amortizer()
+    trainer = af.trainers.Trainer(amortizer, model, seed=0)
+    history = trainer.train_online(epochs=1, iterations_per_epoch=8, batch_size=8, validation_sims=16, progress=False)
+    # 8 batches of G in 2..8 and N in 3..14 (77 pairs): all equal with probability < 1e-13.
+    group_counts, group_sizes = {g for g, _ in seen}, {n for _, n in seen}
+    assert len(group_counts) > 1 and len(group_sizes) > 1
+    assert len(history["train_losses"]) == 8 and np.isfinite(history["train_losses"]["Loss"]).all()
+    assert np.isfinite(history["val_losses"].to_numpy(dtype=float)).all()
+    # Offline: two stored batches of different shapes, one after the other.
+    for groups, size in ((3, 4), (6, 11)):
+        trainer.train_offline(_fixed_size(prior, size)(16, rng=groups, num_groups=groups), epochs=1, batch_size=8,
+                              early_stopping=False, progress=False)  # fmt: skip
+    # A query at a G and an N seen in no batch.
+    conf = af.amortizers.DefaultTwoLevelConfigurator()(_fixed_size(prior, 30)(2, rng=9, num_groups=12))
+    out = amortizer.sample(conf, 5, seed=0)
+    assert out["local_samples"].shape == (2, 5, 12, 1) and np.isfinite(out["local_samples"]).all()
+
+
+def _fixed_size(prior, size):
+    context = af.simulation.ContextGenerator(non_batchable_context_fun=lambda rng: size)
+    return af.simulation.TwoLevelGenerativeModel(prior, hg.simulator, context_generator=context, skip_test=True)
+
+
+def test_ragged_groups_within_a_batch_are_refused_with_a_clear_error():
+    """Groups of different sizes in one batch are not supported: every entry point says so."""
+    ragged = [[np.zeros((2, 1)), np.zeros((3, 1))]]  # one data set, groups of 2 and 3 observations
+    match = "same size N.*not supported"
+    with pytest.raises(af.exceptions.ConfigurationError, match=match):
+        af.amortizers.DefaultTwoLevelConfigurator()({"sim_data": ragged})
+    with pytest.raises(ShapeError, match=match):
+        hg.amortizer().sample({"summary_conditions": ragged}, 5)
+    prior = af.simulation.TwoLevelPrior(lambda b, rng: rng.normal(size=(b, 1)), hg.local_prior, num_groups=2)
+    with pytest.raises(af.exceptions.SimulationError, match=match):
+        af.simulation.TwoLevelGenerativeModel(prior, lambda theta, rng: [ragged[0]] * len(theta))
