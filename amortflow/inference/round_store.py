@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from amortflow._checks import RAW_KEYS
 from amortflow.exceptions import CheckpointError
 from amortflow.trainers.checkpoints import write_json_atomic
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 STAGES = ("proposed", "simulated", "trained")
-RAW_KEYS = ("prior_non_batchable_context", "prior_batchable_context", "prior_draws",
-            "sim_non_batchable_context", "sim_batchable_context", "sim_data")  # fmt: skip
 
 
 def run_identity(method: str, x_obs: np.ndarray, num_params: int) -> dict:
