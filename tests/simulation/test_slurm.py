@@ -20,6 +20,12 @@ from amortflow.simulation import GenerativeModel, Prior, Simulator
 from amortflow.simulation.distributed import DaskGenerativeModel, StreamingSimulations
 from tests.simulation.slurm_cluster import SlurmUnavailable, one_node_slurm
 
+# Opt-in: in the fresh-clone CI run of 2026-12-07 this test hung for over 40 minutes after the
+# cluster started (cause not yet found), which would push CI past its limit. Run it with
+# AMORTFLOW_SLURM_TEST=1 until a timeout inside the test is in place.
+pytestmark = pytest.mark.skipif(os.environ.get("AMORTFLOW_SLURM_TEST") != "1",
+                                reason="SLURM test is opt-in (AMORTFLOW_SLURM_TEST=1): it hung in CI on 2026-12-07")
+
 distributed = pytest.importorskip("distributed")
 dask_jobqueue = pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (a test requirement)")
 
