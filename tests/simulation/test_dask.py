@@ -15,10 +15,10 @@ import dask
 import numpy as np
 import pytest
 
-from amortflow.exceptions import SimulationError
+from amortflow.exceptions import ArgumentError, SimulationError
 from amortflow.simulation import GenerativeModel, Prior, Simulator, iter_shard_paths, load_shard, presimulate_and_save
 from amortflow.simulation.distributed import DaskGenerativeModel, StreamingSimulations, dask_presimulate_and_save
-from amortflow.simulation.distributed._client import ClientHandle, child_seed
+from amortflow.simulation.distributed._client import ClientHandle, child_seed, describe_workers
 from amortflow.simulation.distributed.tasks import simulate_task
 
 distributed = pytest.importorskip("distributed")
@@ -130,6 +130,26 @@ def test_simulator_errors_name_the_parameters_and_follow_on_invalid(client, capl
     assert any("dropped task" in r.message and "from parameters [" in r.message for r in caplog.records)
     again = DaskGenerativeModel(model, client, chunk_size=2, seed=0, on_invalid="drop")(12)
     np.testing.assert_array_equal(batch["sim_data"], again["sim_data"])  # replacements are seeded too
+
+
+def test_a_batch_past_its_timeout_is_cancelled_with_the_workers_states(client):
+    model = DaskGenerativeModel(make_model(very_slow_sim), client, chunk_size=8, seed=0, timeout=0.3)  # 1.2 s per task
+    with pytest.raises(SimulationError, match=r"2 of 2 task\(s\) did not finish within timeout=0.3 s.*2 worker\(s\): .*running"):
+        model(16)
+    wait_for(lambda: not any(client.processing().values()))  # cancelled, not left running
+    with pytest.raises(ArgumentError, match="timeout must be a positive number"):
+        DaskGenerativeModel(make_model(), client, timeout=0)
+
+
+def test_a_worker_paused_for_memory_is_named_in_the_timeout_error():
+    # An in-process worker shares this test process's memory (hundreds of MiB with TensorFlow),
+    # far above 80 % of a 50 MB limit: Dask pauses it and it takes no tasks. This is what hung
+    # the SLURM test with 1 GB jobs; without a timeout the batch would wait for ever.
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, memory_limit="50MB",
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as paused:  # fmt: skip
+        wait_for(lambda: "paused" in describe_workers(paused))
+        with pytest.raises(SimulationError, match=r"1 worker\(s\) \(1 paused for memory: raise the workers' memory limit\)"):
+            DaskGenerativeModel(make_model(), paused, chunk_size=4, seed=0, timeout=2)(8)
 
 
 def test_client_handle_borrows_clients_and_owns_what_it_creates(client):

@@ -6,9 +6,16 @@ the repository on ``PYTHONPATH``. The simulations must be exactly those of a Loc
 with the same seed: a task's rows depend only on its seed, never on where it ran. Where
 SLURM is not installed or will not start, the test is skipped with the reason; ``.ci/run``
 installs it, and the terminal summary says when this test passed (see ``conftest.py``).
+
+Every wait has a limit, so the test fails with the workers' states instead of hanging: in the
+CI run of 2026-12-07 it hung for 40 minutes because the jobs asked for 1 GB, a worker that has
+imported TensorFlow holds about 0.9 GB, and Dask pauses a worker above 80 % of its memory
+limit: the paused workers took no tasks and the batch waited for ever.
 """
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,18 +27,34 @@ from amortflow.simulation import GenerativeModel, Prior, Simulator
 from amortflow.simulation.distributed import DaskGenerativeModel, StreamingSimulations
 from tests.simulation.slurm_cluster import SlurmUnavailable, one_node_slurm
 
-# Opt-in: in the fresh-clone CI run of 2026-12-07 this test hung for over 40 minutes after the
-# cluster started (cause not yet found), which would push CI past its limit. Run it with
-# AMORTFLOW_SLURM_TEST=1 until a timeout inside the test is in place.
-pytestmark = pytest.mark.skipif(os.environ.get("AMORTFLOW_SLURM_TEST") != "1",
-                                reason="SLURM test is opt-in (AMORTFLOW_SLURM_TEST=1): it hung in CI on 2026-12-07")
-
 distributed = pytest.importorskip("distributed")
 dask_jobqueue = pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (a test requirement)")
 
 ROOT = Path(__file__).resolve().parents[2]
 N_JOBS = 2
 WORKER_START_TIMEOUT_S = 120  # two fresh Python processes importing TensorFlow on a busy machine
+#: Dask memory limit of a worker: pausing starts at 80 % of it, and a worker that has imported
+#: TensorFlow and amortflow holds about 0.9 GB. SLURM is not asked for memory (``--mem``
+#: skipped): the test node enforces none.
+WORKER_MEMORY = "4GB"
+BATCH_TIMEOUT_S = 120  # one DaskGenerativeModel call (a few ms of simulation once the workers run)
+TEST_DEADLINE_S = 420  # the whole test, worker start-up included; it takes ~40 s here
+
+
+@contextlib.contextmanager
+def deadline(seconds, what):
+    """Raise TimeoutError in the main thread after ``seconds`` (SIGALRM interrupts Dask's waits)."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"{what} took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # Module-level functions: the SLURM workers import them by name from this file.
@@ -52,14 +75,15 @@ def make_model():
 def slurm_client(tmp_path_factory):
     """A Dask client whose two workers are two SLURM jobs on a one-node cluster started here."""
     try:
-        with one_node_slurm() as partition:
+        with deadline(TEST_DEADLINE_S, "the SLURM test"), one_node_slurm() as partition:
             logs = tmp_path_factory.mktemp("slurm-jobs")
             python_path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
             cluster = dask_jobqueue.SLURMCluster(
                 queue=partition,
                 cores=1,
                 processes=1,
-                memory="1GB",
+                memory=WORKER_MEMORY,
+                job_directives_skip=["--mem"],
                 walltime="00:10:00",
                 python=sys.executable,  # the jobs run this interpreter, with its packages
                 job_script_prologue=[f"export PYTHONPATH={python_path}", "export KERAS_BACKEND=tensorflow",
@@ -115,7 +139,7 @@ def test_slurm_jobs_simulate_exactly_what_a_local_cluster_does(slurm_client, loc
     assert len(set(job_ids.values()) - {None}) == N_JOBS  # two workers, each inside its own SLURM job
 
     # DaskGenerativeModel: tasks come back in task order, so whole batches are bit-identical.
-    with DaskGenerativeModel(make_model(), slurm_client, chunk_size=4, seed=7) as on_slurm:
+    with DaskGenerativeModel(make_model(), slurm_client, chunk_size=4, seed=7, timeout=BATCH_TIMEOUT_S) as on_slurm:
         slurm_batches = [on_slurm(16), on_slurm(10)]
     with DaskGenerativeModel(make_model(), local_client, chunk_size=4, seed=7) as on_local:
         local_batches = [on_local(16), on_local(10)]

@@ -131,6 +131,30 @@ class ClusterModel:
     _handle: ClientHandle
 
 
+def describe_workers(client: Any) -> str:
+    """The workers' states in one line, for errors about tasks that do not finish.
+
+    A worker that is ``paused`` (its process above Dask's memory pause threshold, 80 % of its
+    memory limit by default) takes no new tasks, so a cluster of paused workers stalls a batch
+    for ever; the line shows each worker's memory next to its limit.
+    """
+    try:
+        workers = client.scheduler_info()["workers"]
+    except Exception as exc:  # noqa: BLE001 - an error message must not raise a second error
+        return f"worker states unavailable ({type(exc).__name__}: {exc})"
+    if not workers:
+        return "no workers are connected"
+    states = []
+    for address, info in sorted(workers.items()):
+        used = (info.get("metrics") or {}).get("memory")
+        limit = info.get("memory_limit")
+        memory = "" if used is None or not limit else f", memory {used / 2**20:.0f} of {limit / 2**20:.0f} MiB"
+        states.append(f"{info.get('name', address)}: {info.get('status', 'unknown')}{memory}")
+    paused = sum("paused" in state for state in states)
+    hint = f" ({paused} paused for memory: raise the workers' memory limit)" if paused else ""
+    return f"{len(states)} worker(s){hint}: " + "; ".join(states)
+
+
 def _is_client(obj: Any) -> bool:
     return type(obj).__name__ == "Client" and hasattr(obj, "submit") and hasattr(obj, "gather")
 

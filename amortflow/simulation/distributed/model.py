@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -21,6 +22,7 @@ from amortflow.simulation.distributed._client import (
     check_count,
     check_policy,
     child_seed,
+    describe_workers,
     import_distributed,
     root_seed_sequence,
 )
@@ -63,6 +65,12 @@ class DaskGenerativeModel(ClusterModel):
         Dask re-runs of a task that raised anything other than an amortflow error.
     cluster_kwargs : dict, optional
         Arguments of the default ``LocalCluster``.
+    max_replacement_rounds : int, default 10
+        Rounds of replacement tasks for dropped ones (``on_invalid="drop"``) before giving up.
+    timeout : float, optional
+        Seconds one call waits for its tasks. Past it the tasks are cancelled and a
+        ``SimulationError`` names each worker's state (a worker paused for memory takes no
+        tasks, so without a timeout such a batch waits for ever). Default: no limit.
 
     Notes
     -----
@@ -89,6 +97,7 @@ class DaskGenerativeModel(ClusterModel):
         retries: int = DEFAULT_RETRIES,
         cluster_kwargs: dict | None = None,
         max_replacement_rounds: int = 10,
+        timeout: float | None = None,
     ):
         import_distributed()  # fail now, with the install hint, rather than at the first batch
         if not callable(generative_model):
@@ -98,6 +107,9 @@ class DaskGenerativeModel(ClusterModel):
         self.on_invalid = check_policy(on_invalid if on_invalid is not None else getattr(generative_model, "on_invalid", "raise"))
         self.retries = check_count("retries", retries)
         self.max_replacement_rounds = check_count("max_replacement_rounds", max_replacement_rounds)
+        if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+            raise ArgumentError(f"timeout must be a positive number of seconds or None, received {timeout!r}.")
+        self.timeout = None if timeout is None else float(timeout)
         self.seed = seed if isinstance(seed, (int, np.integer)) else None
         self._root = root_seed_sequence(seed)
         self._next_task = 0
@@ -176,7 +188,14 @@ class DaskGenerativeModel(ClusterModel):
             for index, size in tasks
         ]
         try:
-            distributed.wait(futures)
+            try:
+                distributed.wait(futures, timeout=self.timeout)
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                done = sum(future.done() for future in futures)
+                raise SimulationError(
+                    f"DaskGenerativeModel {self.name!r}: {len(futures) - done} of {len(futures)} task(s) did not finish "
+                    f"within timeout={self.timeout:g} s and were cancelled; {describe_workers(client)}."
+                ) from exc
             return [outcome_of(future, index, size) for future, (index, size) in zip(futures, tasks)]
         finally:  # interrupted (or failed): do not leave tasks running on the cluster
             client.cancel([future for future in futures if not future.done()])

@@ -29,6 +29,7 @@ from amortflow.simulation.distributed._client import (
     check_count,
     check_policy,
     child_seed,
+    describe_workers,
     import_distributed,
     root_seed_sequence,
 )
@@ -306,7 +307,8 @@ class StreamingSimulations:
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"Watermark of {self.watermark} simulations not reached within {timeout} s; {self.describe()}.")
+                    raise TimeoutError(f"Watermark of {self.watermark} simulations not reached within {timeout} s; {self.describe()}; "
+                                       f"{describe_workers(self._handle.client)}.")  # fmt: skip
                 self._cond.wait(timeout=remaining)
             if self._error is not None:
                 raise self._error
