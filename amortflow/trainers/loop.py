@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from amortflow.defaults import DEFAULT_VALIDATION_BATCH_SIZE
 from amortflow.exceptions import ArgumentError, NonFiniteLossError, TrainerBusyError
+from amortflow.networks.inference.base import inference_networks_of
 from amortflow.trainers.arrays import flatten, map_arrays, num_rows, take_rows, unstack_index
 from amortflow.trainers.best_weights import BestWeights
 from amortflow.trainers.building import check_like_training, ensure_built
@@ -74,6 +75,8 @@ class LoopMixin:
         source, run, resumed = self._select_run(make_source)
         with distributed_scope(self.strategy):  # weights and optimizer slots are created mirrored under a strategy
             ensure_built(self.amortizer, state, source)
+            for network in inference_networks_of(self.amortizer):
+                network.plan_training(run.total_steps)  # e.g. a consistency model's schedule length
             self._load_deferred_weights()
             self._adapt_standardization(source)
             if self.strategy is not None:

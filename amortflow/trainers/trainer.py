@@ -39,6 +39,7 @@ from amortflow.defaults import (
     merge_settings,
 )
 from amortflow.exceptions import ArgumentError, ConfigurationError
+from amortflow.networks.inference.base import inference_networks_of
 from amortflow.trainers.arrays import as_float32, num_rows
 from amortflow.trainers.buffers import MemoryReplayBuffer, as_replay_buffer, deprecated_memory_argument
 from amortflow.trainers.building import input_record
@@ -324,6 +325,8 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             :mod:`amortflow.trainers.validation_split`) are held out for it, which ``"auto"`` does
             only when at least 200 single-model simulations are given (else it trains all
             ``epochs``, and says so in the log) and ``True`` insists on. ``False``: all ``epochs``.
+            ``"auto"`` also trains all ``epochs``, on all the simulations, for a network whose
+            loss does not measure convergence (``ConsistencyModel``).
         Others
             As in :meth:`train_online`.
         """
@@ -331,6 +334,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             raise ArgumentError(f"simulations_dict must be a raw simulation dict, received {type(simulations_dict).__name__}.")
         epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
         split_rng = self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
+        early_stopping = self._early_stopping_for_networks(early_stopping)
         train, validation_sims, early_stopping = hold_out_simulations(simulations_dict, early_stopping, validation_sims,
                                                                       split_rng)  # fmt: skip
 
@@ -356,6 +360,7 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         ``"auto"`` does only where that leaves at least as many to train on.
         """
         epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
+        early_stopping = self._early_stopping_for_networks(early_stopping)
         shards, validation_sims, early_stopping = hold_out_shards(
             path, early_stopping, validation_sims, self.seeds.rng(Stream.VALIDATION, self.state.next_run_index(), 1)
         )
@@ -367,6 +372,26 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
         options = TrainOptions(save_checkpoint=save_checkpoint, optimizer=optimizer, reuse_optimizer=reuse_optimizer,
                                early_stopping=early_stopping, validation_sims=validation_sims, overrides=kwargs)
         return self._train(source, options)
+
+    def _early_stopping_for_networks(self, early_stopping):
+        """``early_stopping``, except ``"auto"`` is off for a network whose loss is no convergence signal.
+
+        A consistency model's loss compares neighbouring noise levels, not the fit to the
+        posterior (:attr:`~amortflow.networks.inference.base.InferenceNetwork.loss_signals_convergence`),
+        so ``"auto"`` trains all ``epochs`` with it; an explicit ``True`` or stopper is obeyed.
+        """
+        blind = sorted({type(net).__name__ for net in inference_networks_of(self.amortizer)
+                        if not net.loss_signals_convergence})  # fmt: skip
+        if not blind:
+            return early_stopping
+        if early_stopping == "auto":
+            logger.info("No early stopping: the loss of %s does not measure convergence, so training runs all its "
+                        "epochs (early_stopping=True would stop on it anyway).", ", ".join(blind))  # fmt: skip
+            return False
+        if early_stopping not in (False, None):
+            logger.warning("Early stopping on the validation loss of %s, which does not measure convergence: "
+                           "training may stop long before the network fits.", ", ".join(blind))  # fmt: skip
+        return early_stopping
 
     def _require_model(self, who: str) -> Callable:
         if self.generative_model is None:

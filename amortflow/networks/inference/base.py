@@ -29,6 +29,9 @@ class InferenceNetwork(keras.layers.Layer):
     #: True when :meth:`compute_loss` is the mean negative log density, so an amortizer may add the
     #: (constant) log-Jacobian of its standardization and report a loss in the user's units.
     loss_is_negative_log_prob = True
+    #: False when a lower validation loss does not mean a better fit, so stopping early on it
+    #: would end training at an arbitrary point; ``early_stopping="auto"`` then trains all epochs.
+    loss_signals_convergence = True
 
     def __init__(self, num_params: int, **kwargs):
         super().__init__(**kwargs)
@@ -37,6 +40,13 @@ class InferenceNetwork(keras.layers.Layer):
     def log_prob(self, targets, condition=None, latent_dist=None, training=False):
         """Return ``log q(targets | condition)`` with shape ``(B,)``."""
         raise NotImplementedError
+
+    def plan_training(self, total_steps: int) -> None:
+        """Called by the Trainer before a run of ``total_steps`` planned optimizer steps.
+
+        Networks whose objective follows a schedule over training (the consistency model's
+        discretization) size it here; the default does nothing.
+        """
 
     def sample(self, n_samples: int, condition=None, latent_dist=None, seed=None):
         """Return draws of shape ``(B, n_samples, D)``, or ``(n_samples, D)`` when ``condition`` is None."""
@@ -49,6 +59,11 @@ class InferenceNetwork(keras.layers.Layer):
         and set :attr:`loss_is_negative_log_prob` to False; amortizers always train through it.
         """
         return -tf.reduce_mean(self.log_prob(targets, condition, latent_dist=latent_dist, training=training))
+
+
+def inference_networks_of(model: keras.layers.Layer) -> list[InferenceNetwork]:
+    """Every :class:`InferenceNetwork` inside ``model`` (an amortizer), itself included, in tracking order."""
+    return [layer for layer in model._flatten_layers(include_self=True, recursive=True) if isinstance(layer, InferenceNetwork)]
 
 
 def tile_condition(condition, n_samples: int):
