@@ -9,6 +9,9 @@ never modified. The kernel set-up and the source-to-notebook conversion are shar
 from __future__ import annotations
 
 import importlib.util
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ pytest.importorskip("ipykernel")
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
+#: Notebooks executing at once beside the test process: one per further core, at most 4 (a kernel holds ~1 GB).
+NOTEBOOK_WORKERS = max(1, min(4, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) - 1))
 
 
 def _load_builder():
@@ -63,14 +68,43 @@ def test_stored_notebook_has_outputs(path):
     assert not errors, f"{path.name} stores an error output: {errors[0].get('ename')}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path):
+def execute_fresh(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` with its outputs cleared, executed; raises CellExecutionError on any error."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    builder.execute(nb, timeout=builder.CELL_TIMEOUT)  # raises CellExecutionError on any error
+    builder.execute(nb, timeout=builder.CELL_TIMEOUT)
+    return nb
+
+
+#: Notebooks started by :func:`notebook_pool`, by path.
+_RUNS: dict[Path, Future] = {}
+
+
+@contextmanager
+def notebook_pool(paths: list[Path]):
+    """Execute ``paths`` in the background, ``NOTEBOOK_WORKERS`` at a time, while the rest of the suite runs.
+
+    ``tests/conftest.py`` enters it when the session starts, with the notebooks the session
+    selected. Each notebook runs in a kernel process of its own and keeps about one core busy
+    (small networks, Python-bound steps), so on two cores the notebooks (most of the suite's
+    time) overlap with the other tests instead of following them.
+    """
+    pool = ThreadPoolExecutor(max_workers=NOTEBOOK_WORKERS, thread_name_prefix="notebook")
+    try:
+        _RUNS.update({path: pool.submit(execute_fresh, path) for path in paths})
+        yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _RUNS.clear()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(path):
+    run = _RUNS.get(path)
+    nb = execute_fresh(path) if run is None else run.result()  # re-raises the notebook's CellExecutionError
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code)
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
