@@ -27,7 +27,7 @@ from amortflow.trainers.distributed import scope as distributed_scope
 from amortflow.trainers.distributed import separate_replica_random_streams
 from amortflow.trainers.early_stopping import EarlyStopper
 from amortflow.trainers.options import TrainOptions
-from amortflow.trainers.optimizers import current_learning_rate, make_optimizer
+from amortflow.trainers.optimizers import builds_own_optimizer, current_learning_rate, make_optimizer, renew_in_place
 from amortflow.trainers.prefetch import Prefetcher
 from amortflow.trainers.progress import EpochProgress
 from amortflow.trainers.seeds import Stream
@@ -82,11 +82,13 @@ class LoopMixin:
             if self.strategy is not None:
                 separate_replica_random_streams(self.strategy, self.amortizer)
             if resumed:
+                previous = state.optimizer
                 opt = self._resume_optimizer(run, options.optimizer)
+                own = state.optimizer_is_own if opt is previous else builds_own_optimizer(options.optimizer)
             else:
-                opt = self._new_optimizer(options.optimizer, options.reuse_optimizer, run.total_steps)
+                opt, own = self._new_optimizer(options.optimizer, options.reuse_optimizer, run.total_steps)
             self._compiled.set_optimizer(opt, planned_steps=run.total_steps)
-        state.optimizer = opt
+        state.optimizer, state.optimizer_is_own = opt, own
         stopper = _make_stopper(options.early_stopping, run.stopper if resumed else None)
         if not resumed:
             state.best_weights = None
@@ -123,14 +125,25 @@ class LoopMixin:
                     "epoch, %d, ended with %.3f.", best.epoch, best.loss, self.state.epoch,
                     self.state.history.last_validation)  # fmt: skip
 
-    def _new_optimizer(self, optimizer, reuse_optimizer: bool, total_steps: int):
-        if reuse_optimizer and self.state.optimizer is not None:
+    def _new_optimizer(self, optimizer, reuse_optimizer: bool, total_steps: int) -> tuple:
+        """The run's optimizer and whether the trainer built it (so that the next run may renew it)."""
+        state = self.state
+        if reuse_optimizer and state.optimizer is not None:
             if optimizer is not None:
                 logger.warning("reuse_optimizer=True: the optimizer argument is ignored.")
-            return self.state.optimizer
+            return state.optimizer, state.optimizer_is_own
         if reuse_optimizer:
             logger.info("reuse_optimizer=True but there is no previous optimizer; a new one is created.")
-        return make_optimizer(optimizer, total_steps, self.default_lr)
+        fresh = make_optimizer(optimizer, total_steps, self.default_lr)
+        if not builds_own_optimizer(optimizer):
+            return fresh, False
+        # The previous run's optimizer, given a new one's state, keeps the compiled step's trace
+        # (a new object would be traced again: seconds per run). Not under a strategy, whose
+        # mirrored slots are not copied here.
+        previous = state.optimizer if state.optimizer_is_own and self.strategy is None else None
+        if previous is not None and renew_in_place(previous, fresh, list(self.amortizer.trainable_variables)):
+            return previous, True
+        return fresh, True
 
     # --- the loop -------------------------------------------------------------------------
     def _loop(self, source: BatchSource, run: RunPlan, stopper, validation, settings: dict, checkpointing: bool) -> None:

@@ -86,6 +86,10 @@ class TrainingState:
         Filled by online training and used by experience replay.
     optimizer : keras Optimizer or None
         The optimizer of the last run.
+    optimizer_is_own : bool
+        The trainer built that optimizer (``optimizer=None`` or a learning rate), so a new run may
+        renew it in place (:func:`~amortflow.trainers.optimizers.renew_in_place`) instead of
+        replacing it.
     nonfinite_steps : int
         Steps whose update was skipped because of a NaN/inf loss or gradient.
     nonfinite_in_a_row : int
@@ -115,6 +119,7 @@ class TrainingState:
     runs_started: int = 0
     replay_buffer: MemoryReplayBuffer | None = None
     optimizer: Any = None
+    optimizer_is_own: bool = False
     nonfinite_steps: int = 0
     nonfinite_in_a_row: int = 0
     best_weights: BestWeights | None = None

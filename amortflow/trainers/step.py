@@ -93,6 +93,8 @@ class CompiledStep:
         self._functions: dict = {}
         self._eval_functions: dict = {}
         self._variables = None
+        #: Traces of the training loop so far (each costs seconds for a flow; one per optimizer and input layout).
+        self.traces = 0
         self._trained: list = []  # with a strategy: the weights that get gradients (set while tracing)
 
     # --- set-up -------------------------------------------------------------------------
@@ -103,7 +105,11 @@ class CompiledStep:
         """
         if self.jit_compile == "auto" and planned_steps is not None:
             self._use_xla = not self._xla_ruled_out and planned_steps >= self.min_xla_steps
-        self._variables = list(self.amortizer.trainable_variables)
+        variables = list(self.amortizer.trainable_variables)
+        # a trace captures the optimizer and the weights it trains: another of either needs a new one
+        if optimizer is not self.optimizer or not _same_objects(variables, self._variables):
+            self._functions = {}
+        self._variables = variables
         if not self._variables:
             raise ConfigurationError(f"{type(self.amortizer).__name__} has no trainable weights to train.")
         if self.strategy is not None:
@@ -112,8 +118,6 @@ class CompiledStep:
         if not optimizer.built:
             with distributed.scope(self.strategy):  # slots are mirrored like the weights
                 optimizer.build(self._variables)
-        if optimizer is not self.optimizer:
-            self._functions = {}
         self.optimizer = optimizer
 
     @property
@@ -202,6 +206,7 @@ class CompiledStep:
         paths = [path for path, shape in template if shape is not None]
 
         def train_chunk(n_steps, in_a_row, max_in_a_row, *flat):
+            self.traces += 1  # Python runs only while tracing
             # the stacked axis may be padded beyond n_steps (see ``train``); only n_steps are run
             padded = tf.shape(flat[0])[0]
 
@@ -312,6 +317,10 @@ class CompiledStep:
             )
         _, flat = flatten(batch)
         return self._eval_functions[key](*flat.values()).numpy()
+
+
+def _same_objects(a: list, b: list | None) -> bool:
+    return b is not None and len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def _spec_key(template: tuple) -> tuple:

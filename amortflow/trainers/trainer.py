@@ -231,6 +231,9 @@ class Trainer(LoopMixin, ResumeMixin, DiagnosticsMixin, StreamingMixin):
             Checkpoint after every epoch (needs ``checkpoint_path``).
         optimizer : None, keras Optimizer, LearningRateSchedule or float
             None: Adam, cosine decay from ``default_lr`` to 0 over the run, clipping at norm 1.
+            For None or a float, a later run gives the previous run's optimizer a new one's state
+            in place (:func:`~amortflow.trainers.optimizers.renew_in_place`), so that the compiled
+            step is not traced again.
         reuse_optimizer : bool, default False
             Continue with the optimizer (and its schedule position) of the previous run.
         early_stopping : bool, dict or EarlyStopper, default False

@@ -107,3 +107,14 @@ def test_checkpoints_of_the_two_snpe_c_trainers_do_not_collide(tmp_path):
     inference.run(rounds=2, simulations_per_round=200, epochs=1, batch_size=64)
     assert inference.trainer.checkpoint_path == tmp_path / "run_atomic"
     assert any((tmp_path / "run").iterdir()) and any((tmp_path / "run_atomic").iterdir())
+
+
+def test_each_snpe_c_trainer_traces_its_step_once_whatever_the_number_of_rounds():
+    # every round is a new train_offline run with a new schedule; its optimizer is renewed in place,
+    # so the step traced in the first round of a trainer serves the later ones (a trace costs seconds)
+    inference = SequentialInference(model(), af.amortizers.AmortizedPosterior(tiny_flow(2)), X_OBS, seed=5,
+                                    trainer_kwargs=QUIET)  # fmt: skip
+    inference.run(rounds=4, simulations_per_round=100, epochs=2, batch_size=64)
+    plain, atomic = inference._method.trainer, inference.trainer
+    assert atomic is not plain and atomic.state.runs_started == 3
+    assert plain._compiled.traces == 1 and atomic._compiled.traces == 1

@@ -118,3 +118,76 @@ def test_auto_xla_only_for_runs_long_enough_to_pay_back_compilation():
     step.set_optimizer(optimizer, planned_steps=100)
     assert step.uses_xla
     assert not CompiledStep(GaussianMeanAmortizer(), jit_compile=False).uses_xla
+
+
+def _two_offline_runs(optimizer_for_run) -> Trainer:
+    """Two ``train_offline`` runs of different lengths on one trainer, the optimizer of each from ``optimizer_for_run(steps)``."""
+    keras.utils.set_random_seed(5)
+    model = af.simulation.GenerativeModel(prior_fun, lambda theta, rng: theta[:, None, :] + rng.normal(size=(len(theta), 4, 2)),
+                                          prior_is_batched=True, simulator_is_batched=True, skip_test=True)  # fmt: skip
+    trainer = Trainer(make_amortizer(), model, seed=3, progress=False, jit_compile=False)
+    for n, epochs in ((64, 2), (96, 3)):
+        steps = epochs * -(-n // 32)
+        trainer.train_offline(model(n, rng=np.random.default_rng(n)), epochs=epochs, batch_size=32, early_stopping=False,
+                              optimizer=optimizer_for_run(steps))  # fmt: skip
+    return trainer
+
+
+def test_a_new_run_renews_the_default_optimizer_in_place_without_a_new_trace():
+    """The default optimizer of a second run is the first's with a fresh one's state: one trace, the same numbers."""
+    renewed = _two_offline_runs(lambda steps: None)
+
+    def fresh_keras(steps):  # what the default optimizer was before it became renewable: a new object per run
+        schedule = keras.optimizers.schedules.CosineDecay(af.defaults.DEFAULT_LEARNING_RATE, steps, alpha=0.0)
+        return keras.optimizers.Adam(schedule, global_clipnorm=af.defaults.DEFAULT_CLIP_NORM)
+
+    replaced = _two_offline_runs(fresh_keras)
+    assert renewed._compiled.traces == 1 and replaced._compiled.traces == 2
+    assert int(renewed.optimizer.iterations.numpy()) == 9  # the second run's 9 steps: its count started at 0
+    for a, b in zip(renewed.amortizer.weights, replaced.amortizer.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(renewed.optimizer.variables, replaced.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # a learning rate given as a number is renewed too; an optimizer object is used as given (its own trace)
+    assert _two_offline_runs(lambda steps: 1e-3)._compiled.traces == 1
+    assert _two_offline_runs(lambda steps: keras.optimizers.Adam(1e-3))._compiled.traces == 2
+
+
+def _compiled_rates(schedule, steps: range, jit: bool) -> np.ndarray:
+    """The schedule's rates as a compiled step computes them: one step at a time from an iteration variable."""
+    iteration = tf.Variable(0, dtype=tf.int64)
+    rate = tf.function(lambda: schedule(iteration), jit_compile=jit)
+    values = []
+    for step in steps:
+        iteration.assign(step)
+        values.append(rate().numpy())
+    return np.array(values)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_renewable_cosine_decay_gives_the_rates_of_keras_cosine_decay_bit_for_bit(jit):
+    """In a graph (and under XLA) CosineDecay's constant length is folded into pi / T; the renewable one matches that."""
+    from amortflow.trainers.optimizers import RenewableCosineDecay
+
+    schedule = RenewableCosineDecay(5e-4, 100)
+    for initial, length in ((5e-4, 100), (2e-3, 800), (1e-3, 37)):
+        schedule.renew(initial, length)
+        steps = range(0, length + 3)
+        expected = _compiled_rates(keras.optimizers.schedules.CosineDecay(initial, length), steps, jit)
+        np.testing.assert_array_equal(_compiled_rates(schedule, steps, jit), expected)
+
+
+def test_renewable_cosine_decay_survives_serialization_and_renewal_refuses_other_optimizers():
+    from amortflow.trainers.optimizers import RenewableCosineDecay, renew_in_place
+
+    schedule = RenewableCosineDecay(1e-3, 40)
+    schedule.renew(2e-3, 7)
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=1.0)
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))  # as a checkpoint's resume rebuilds it
+    assert isinstance(clone._learning_rate, RenewableCosineDecay) and clone._learning_rate.decay_steps == 7
+    with pytest.raises(af.exceptions.ArgumentError):
+        RenewableCosineDecay(1e-3, 10, warmup_target=1e-2, warmup_steps=5)
+    weights = [tf.Variable(tf.ones((3, 2)))]
+    optimizer.build(weights)
+    assert not renew_in_place(optimizer, keras.optimizers.SGD(1e-3), weights)  # another kind of optimizer
+    assert not renew_in_place(optimizer, keras.optimizers.Adam(schedule, global_clipnorm=1.0), [tf.Variable(tf.ones(3))])
