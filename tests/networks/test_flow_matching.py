@@ -158,3 +158,15 @@ def test_amortized_likelihood_with_flow_matching_learns_a_gaussian_likelihood():
     gap = log_p - log_q
     # KL(p || q) averaged over theta; budget 0.05 nats (a 0.3 sd mean error or 20 % sd error in 1-D).
     assert abs(gap.mean()) < 0.05 + 4 * gap.std() / np.sqrt(len(gap))
+
+
+def test_validation_loss_is_a_deterministic_function_of_the_weights():
+    # Early stopping compares validation losses of different epochs: with fresh times and noise
+    # at every call, their Monte-Carlo noise would decide as much as the fit does.
+    net = FlowMatching(2, dense_args={"units": 8}, num_dense=1, seed=0)
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(256, 2)).astype("float32"), rng.normal(size=(256, 3)).astype("float32")
+    first = float(net.compute_loss(x, c, training=False))
+    net.compute_loss(x, c, training=True)  # training draws advance the generator...
+    assert float(net.compute_loss(x, c, training=False)) == pytest.approx(first, rel=1e-6)  # ...validation's do not
+    assert float(net.compute_loss(x, c, training=True)) != pytest.approx(float(net.compute_loss(x, c, training=True)))
