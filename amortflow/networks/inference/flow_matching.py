@@ -42,7 +42,6 @@ EXACT_DIVERGENCE_MAX_DIM = 10
 _DIVERGENCES = ("auto", "exact", "hutchinson")
 #: Seed of the Hutchinson probes, so that ``log_prob`` is a deterministic function of its inputs.
 _PROBE_SEED = 1234
-_VALIDATION_SEED = 4321  # fixed times and noise of the validation loss (see compute_loss)
 
 
 @keras.saving.register_keras_serializable(package="amortflow")
@@ -94,6 +93,7 @@ class FlowMatching(VectorFieldNetwork):
     """
 
     loss_is_negative_log_prob = False
+    validation_seed = 4321
 
     def __init__(
         self,
@@ -158,10 +158,7 @@ class FlowMatching(VectorFieldNetwork):
         """Conditional flow-matching loss ``mean_{batch, D} (v(x_t, t, c) - (theta - z))^2``."""
         targets, condition = self._prepare(targets, condition)
         batch = tf.shape(targets)[0]
-        # Validation (training=False) draws the same times and noise at every call, so the losses
-        # of different epochs differ only through the weights and early stopping compares fits,
-        # not the Monte-Carlo noise of the loss (common random numbers).
-        time_seed, noise_seed = (self.seed_generator,) * 2 if training else (_VALIDATION_SEED, _VALIDATION_SEED + 1)
+        time_seed, noise_seed = self._loss_seeds(training)  # fixed in validation
         u = keras.random.uniform((batch, 1), seed=time_seed, dtype=targets.dtype)
         t = u if self.time_power == 0.0 else tf.pow(u, 1.0 / (1.0 + self.time_power))
         z = resolve_latent_dist(latent_dist).sample((batch, self.num_params), seed=noise_seed)

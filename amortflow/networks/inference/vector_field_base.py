@@ -17,6 +17,19 @@ class VectorFieldNetwork(InferenceNetwork):
     """An :class:`InferenceNetwork` built for a fixed condition width ``condition_dim`` (or None)."""
 
     condition_dim: int | None = None
+    #: First of the two fixed seeds of the validation loss (see :meth:`_loss_seeds`).
+    validation_seed: int = 0
+
+    def _loss_seeds(self, training: bool) -> tuple:
+        """Seeds of a loss's two random draws: the network's generator in training, fixed in validation.
+
+        Validation (``training=False``) then draws the same noise at every call, so the losses of
+        different epochs differ only through the weights and early stopping compares fits, not
+        the Monte-Carlo noise of the loss (common random numbers).
+        """
+        if training:
+            return self.seed_generator, self.seed_generator
+        return self.validation_seed, self.validation_seed + 1
 
     def get_build_config(self):
         return {"condition_dim": self.condition_dim}

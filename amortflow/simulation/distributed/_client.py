@@ -150,7 +150,7 @@ def describe_workers(client: Any) -> str:
         limit = info.get("memory_limit")
         memory = "" if used is None or not limit else f", memory {used / 2**20:.0f} of {limit / 2**20:.0f} MiB"
         states.append(f"{info.get('name', address)}: {info.get('status', 'unknown')}{memory}")
-    paused = sum("paused" in state for state in states)
+    paused = sum(info.get("status") == "paused" for info in workers.values())
     hint = f" ({paused} paused for memory: raise the workers' memory limit)" if paused else ""
     return f"{len(states)} worker(s){hint}: " + "; ".join(states)
 
